@@ -1,0 +1,245 @@
+"""numba implementation of the hooks described in :mod:`mcusim.native` (imported lazily).
+
+Everything here runs inside Unicorn's translated code: no Python objects, no allocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import carray, cfunc, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from mcusim.native import (
+    BLOCK_FIELDS, EDGE_FIELDS, H_BLOCKS, H_BLOCKS_OFF, H_BUDGET, H_CUR, H_DCACHE, H_ECAP,
+    H_EDGES_OFF, H_ENTRY, H_FN_READ, H_FN_STOP, H_ICACHE, H_INSNS, H_NRANGES, H_PREV,
+    H_RANGES, H_SCRATCH, H_STOPPED, H_TCAP, H_TICK, SCRATCH_WORDS, STOP_BLOCK_TABLE,
+    STOP_BUDGET, STOP_EDGE_TABLE,
+)
+
+_STATE_LEN = 1 << 40  # carray needs a length; bounds are never checked in nopython code
+# uint64 constants: numba turns uint64 (op) int64 into float64, so every literal mixed with
+# state values must be unsigned.
+_0 = np.uint64(0)
+_1 = np.uint64(1)
+_2 = np.uint64(2)
+_4 = np.uint64(4)
+_8 = np.uint64(8)
+_32 = np.uint64(32)
+_MASK32 = np.uint64(0xFFFF)
+_GOLD32 = np.uint64(0x9E3779B1)
+_GOLD64 = np.uint64(0x9E3779B97F4A7C15)
+_20 = np.uint64(20)
+
+
+@intrinsic
+def _call_stop(typingctx, fn, uch):
+    """``((int (*)(void *)) fn)(uch)``: call ``uc_emu_stop`` by address."""
+    sig = types.int32(types.uint64, types.voidptr)
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [cgutils.voidptr_t])
+        ptr = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(ptr, [args[1]])
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_read(typingctx, fn, uch, address, base, word, size):
+    """``((int (*)(void *, uint64_t, void *, size_t)) fn)(uch, address, base + word, size)``."""
+    sig = types.int32(types.uint64, types.voidptr, types.uint64, types.CPointer(types.uint64),
+                      types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [cgutils.voidptr_t, ir.IntType(64),
+                                                cgutils.voidptr_t, ir.IntType(64)])
+        ptr = builder.inttoptr(args[0], fnty.as_pointer())
+        dest_ptr = builder.bitcast(builder.gep(args[3], [args[4]]), cgutils.voidptr_t)
+        return builder.call(ptr, [args[1], args[2], dest_ptr, args[5]])
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _in_wait_range(st, addr):
+    n = st[H_NRANGES]
+    for i in range(n):
+        if st[H_RANGES + 2 * i] <= addr and addr < st[H_RANGES + 2 * i + 1]:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _cache_access(st, base, line):
+    """Look ``line`` up in the cache described at ``st[base:base+5]``; True on a hit."""
+    sets = st[base]
+    if sets == _0:
+        return False
+    ways = st[base + 1]
+    off = st[base + 4]
+    tick = st[H_TICK] + _1
+    st[H_TICK] = tick
+    s = line % sets
+    row = off + s * ways * _2
+    key = line + _1
+    victim = row
+    oldest = st[row + 1]
+    for w in range(ways):
+        slot = row + _2 * np.uint64(w)
+        if st[slot] == key:
+            st[slot + _1] = tick
+            return True
+        if st[slot + _1] < oldest:
+            oldest = st[slot + _1]
+            victim = slot
+    st[victim] = key
+    st[victim + _1] = tick
+    return False
+
+
+@njit(cache=True, inline="always")
+def _fetch(st, base, line):
+    """An access through a cache with optional next-line prefetch; True on a miss.
+
+    Shortcut: a line equal to one of the two most recently touched lines is a hit without a
+    set scan (loops re-fetch the same lines; only the order of those two lines in the LRU
+    stack is then approximate).
+    """
+    key = line + _1
+    if key == st[base + 5] or key == st[base + 6]:
+        return False
+    hit = _cache_access(st, base, line)
+    st[base + 6] = st[base + 5]
+    st[base + 5] = key
+    if st[base + 3] != _0:
+        _cache_access(st, base, line + _1)
+        st[base + 6] = key + _1
+    return not hit
+
+
+@njit(cache=True)
+def _count_thumb(st, scratch, nbytes):
+    """Number of Thumb instructions in the first ``nbytes`` bytes copied to ``scratch``."""
+    n = _0
+    pos = _0
+    while pos < nbytes:
+        word = st[scratch + (pos >> np.uint64(3))]
+        hw = (word >> ((pos & np.uint64(7)) * _8)) & _MASK32
+        top = hw >> np.uint64(11)
+        if top == np.uint64(0x1D) or top == np.uint64(0x1E) or top == np.uint64(0x1F):
+            pos += _4
+        else:
+            pos += _2
+        n += _1
+    return n
+
+
+_BLOCK_SIG = types.void(types.voidptr, types.uint64, types.uint32, types.CPointer(types.uint64))
+
+
+@cfunc(_BLOCK_SIG, nopython=True, cache=True)
+def block_hook(uch, address, size, user_data):
+    st = carray(user_data, (_STATE_LEN,))
+    tcap = st[H_TCAP]
+    boff = st[H_BLOCKS_OFF]
+    key = address + _1
+    mask = tcap - _1
+    h = ((address >> _1) * _GOLD32) & mask
+    probes = _0
+    while True:
+        row = boff + h * np.uint64(BLOCK_FIELDS)
+        k = st[row]
+        if k == key:
+            break
+        if k == _0:
+            # First sight: record the block and count its instructions.
+            st[row] = key
+            st[row + _1] = size
+            nbytes = np.uint64(size)
+            if nbytes > np.uint64(SCRATCH_WORDS * 8):
+                nbytes = np.uint64(SCRATCH_WORDS * 8)
+            scratch = st[H_SCRATCH]
+            _call_read(st[H_FN_READ], uch, address, user_data, scratch, nbytes)
+            st[row + _2] = _count_thumb(st, scratch, nbytes)
+            break
+        h = (h + _1) & mask
+        probes += _1
+        if probes >= tcap:
+            st[H_STOPPED] = STOP_BLOCK_TABLE
+            _call_stop(st[H_FN_STOP], uch)
+            return
+    slot = h
+    st[row + np.uint64(3)] += _1
+    ninstr = st[row + _2]
+    st[H_BLOCKS] += _1
+    st[H_INSNS] += ninstr
+
+    # Instruction fetch through the cache model, for blocks in wait-state memory.
+    if _in_wait_range(st, address):
+        lshift = st[H_ICACHE + 2]
+        if st[H_ICACHE] == _0:
+            lshift = _4
+        line = address >> lshift
+        last = (address + np.uint64(size) - _1) >> lshift
+        misses = _0
+        while line <= last:
+            if _fetch(st, H_ICACHE, line):
+                misses += _1
+            line += _1
+        st[row + _4] += misses
+
+    # Edge from the previous block.
+    prev = st[H_PREV]
+    if prev == _0:
+        if st[H_ENTRY] == _0:
+            st[H_ENTRY] = key
+    else:
+        ecap = st[H_ECAP]
+        eoff = st[H_EDGES_OFF]
+        emask = ecap - _1
+        ekey = (prev << _32) | (slot + _1)
+        eh = ((ekey * _GOLD64) >> _20) & emask
+        probes = _0
+        while True:
+            erow = eoff + eh * np.uint64(EDGE_FIELDS)
+            ek = st[erow]
+            if ek == ekey + _1:
+                st[erow + _1] += _1
+                break
+            if ek == _0:
+                st[erow] = ekey + _1
+                st[erow + _1] = _1
+                break
+            eh = (eh + _1) & emask
+            probes += _1
+            if probes >= ecap:
+                st[H_STOPPED] = STOP_EDGE_TABLE
+                _call_stop(st[H_FN_STOP], uch)
+                return
+    st[H_PREV] = slot + _1
+    st[H_CUR] = slot
+
+    budget = st[H_BUDGET]
+    if budget != _0 and st[H_INSNS] >= budget:
+        st[H_STOPPED] = STOP_BUDGET
+        _call_stop(st[H_FN_STOP], uch)
+
+
+_MEM_SIG = types.void(types.voidptr, types.int32, types.uint64, types.int32, types.int64,
+                      types.CPointer(types.uint64))
+
+
+@cfunc(_MEM_SIG, nopython=True, cache=True)
+def mem_read_hook(uch, access, address, size, value, user_data):
+    st = carray(user_data, (_STATE_LEN,))
+    if not _in_wait_range(st, address):
+        return
+    row = st[H_BLOCKS_OFF] + st[H_CUR] * np.uint64(BLOCK_FIELDS)
+    st[row + np.uint64(5)] += _1
+    lshift = st[H_DCACHE + 2]
+    if st[H_DCACHE] == _0:
+        lshift = _4
+    if _fetch(st, H_DCACHE, address >> lshift):
+        st[row + np.uint64(6)] += _1

@@ -1,0 +1,594 @@
+"""An emulated board: memory map, loaded image, host buffers, calls into the firmware.
+
+Example
+-------
+>>> import numpy as np
+>>> from mcusim.boards import get_board
+>>> from mcusim.build import build_firmware, FIRMWARE_DIR
+>>> from mcusim.machine import Machine
+>>> board = get_board("stm32f746zg")
+>>> elf = build_firmware([FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"], board).elf
+>>> m = Machine(board, elf)
+>>> a = m.place(np.arange(10, dtype=np.int8))
+>>> m.call("mcu_dot_s8", a, a, 10).return_value
+285
+
+The machine maps every memory region of the board on host buffers (Flash read-only to the
+firmware, its aliases sharing the same bytes), plus the system control space (SCB, SysTick,
+DWT) as plain memory so startup and timing code can touch it.  It loads the ELF's segments
+at their load addresses and initialises ``.data`` and ``.bss`` at their run addresses as the
+startup code would, so any function can be called directly; or :meth:`Machine.run` starts
+from the reset vector and runs until the program stops.
+
+Host buffers (:meth:`place`, :meth:`alloc`) go into the free part of a region after the
+image and carry red zones that are checked after every call.  Faults become
+:class:`~mcusim.errors.EmulationFault` subclasses naming the fault, address, PC, function
+and source line.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mcusim import engine as eng
+from mcusim import native
+from mcusim.boards import Board, MemoryRegion, get_board
+from mcusim.errors import (
+    BudgetExhausted, FlashWriteFault, GuardViolation, HardFault, ImageTooLargeError,
+    MachineError, StackOverflowFault, UndefinedInstructionFault, UnmappedAccessFault,
+)
+from mcusim.loader import LoadedImage, load_elf
+
+SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
+DEFAULT_BUDGET = 2_000_000_000
+REDZONE = 32
+REDZONE_BYTE = 0xFD
+STACK_PAINT = 0xCD
+BKPT_EXIT = 0xAB
+BKPT_FAULT = 0xF0
+_TRAMPOLINE_CANDIDATES = (0x0FFF_FC00, 0x1FFF_FC00, 0x3FFF_FC00, 0xDFFF_FC00)
+
+
+@dataclass
+class CallResult:
+    """The outcome of :meth:`Machine.call` or :meth:`Machine.run`.
+
+    Attributes
+    ----------
+    r0, r1
+        Raw return registers (unsigned 32-bit).
+    s0
+        FPU return register as a float (hard-float ABI).
+    instructions
+        Instructions executed (IT-skipped ones included, as the core spends a cycle on them).
+    stop_reason
+        ``"return"`` (the call returned), ``"exit"`` (``exit``/return from ``main``) or
+        ``"bkpt"`` (a breakpoint in the firmware).
+    exit_code
+        Status passed to ``exit`` (``"exit"`` only).
+    counts
+        Native block/edge counts for the timing model (empty when counting is off).
+    stack_used
+        Stack high-water mark in bytes.
+    trace_counts
+        Per-instruction counts from the slow reference hook (``trace=True`` only).
+    """
+
+    r0: int
+    r1: int
+    s0: float
+    instructions: int
+    stop_reason: str
+    counts: native.BlockCounts
+    stack_used: int
+    symbol: str = ""
+    exit_code: int | None = None
+    trace_counts: dict[int, int] | None = None
+
+    @property
+    def return_value(self) -> int:
+        """``r0`` as a signed 32-bit integer."""
+        return self.r0 - (1 << 32) if self.r0 & 0x8000_0000 else self.r0
+
+    @property
+    def return_u64(self) -> int:
+        """``r1:r0`` as an unsigned 64-bit integer."""
+        return (self.r1 << 32) | self.r0
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A host buffer in emulated memory (with red zones on both sides)."""
+
+    name: str
+    address: int
+    size: int
+    region: str
+
+
+@dataclass
+class _Region:
+    spec: MemoryRegion
+    mem: np.ndarray
+    free: int  # first free address for host buffers
+    buffers: list[Buffer] = field(default_factory=list)
+
+
+def _aligned_buffer(size: int) -> np.ndarray:
+    raw = np.zeros(size + 4096, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % 4096
+    return raw[offset:offset + size]
+
+
+class Machine:
+    """A board with an image loaded, ready to run or call functions.
+
+    Parameters
+    ----------
+    board
+        Board profile, or its name/path.
+    elf
+        Path of the ELF to load.
+    counting
+        Install the native counting hooks (needed for profiles and the instruction budget).
+        Off gives raw Unicorn speed (used as the baseline in benchmarks).
+    budget
+        Default instruction budget of each call/run.
+    warm_caches
+        Keep the cache models' contents between calls (a warm accelerator); when False each
+        call starts cold.
+    """
+
+    def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
+                 budget: int = DEFAULT_BUDGET, warm_caches: bool = False) -> None:
+        self.board = get_board(board)
+        self.image: LoadedImage = load_elf(elf)
+        self.counting = counting
+        self.budget = budget
+        self.warm_caches = warm_caches
+        self.engine = eng.Engine(self.board.core)
+        self._regions: dict[str, _Region] = {}
+        self._map_memory()
+        self._check_fits()
+        self._load_image()
+        self._stack_top, self._stack_bottom = self._find_stack()
+        self._state: np.ndarray | None = None
+        if counting:
+            self._install_hooks()
+
+    # -- set-up -------------------------------------------------------------------------
+    def _map_memory(self) -> None:
+        for spec in self.board.regions:
+            if spec.alias_of:
+                continue
+            mem = _aligned_buffer(spec.size)
+            self.engine.map(spec.start, mem, writable=spec.kind == "ram")
+            self._regions[spec.name] = _Region(spec, mem, spec.start)
+        for spec in self.board.regions:
+            if spec.alias_of:
+                target = self._regions[spec.alias_of]
+                self.engine.map(spec.start, target.mem, writable=target.spec.kind == "ram")
+        if self.board.region_at(SCS_START) is None:
+            self._scs = _aligned_buffer(SCS_SIZE)
+            self.engine.map(SCS_START, self._scs, writable=True, executable=False)
+        for candidate in _TRAMPOLINE_CANDIDATES:
+            if all(self.board.region_at(a) is None for a in (candidate, candidate + 1023)):
+                self._trampoline = candidate
+                break
+        else:  # pragma: no cover - every STM32 map has one of these holes
+            raise MachineError("no free address for the return trampoline",
+                               board=self.board.name)
+        tramp = _aligned_buffer(1024)
+        tramp.view(np.uint16)[:] = 0xBEAC  # bkpt #0xAC
+        self.engine.map(self._trampoline, tramp, writable=False)
+
+    def _region_of(self, address: int) -> MemoryRegion | None:
+        return self.board.region_at(address)
+
+    def _check_fits(self) -> None:
+        for sec in self.image.sections:
+            for addr, what in ((sec.address, "run"), (sec.load_address, "load")):
+                if what == "load" and (sec.nobits or addr == sec.address):
+                    continue
+                region = self._region_of(addr)
+                if region is None:
+                    raise ImageTooLargeError(
+                        f"section {sec.name} ({what} address) lies outside every memory of "
+                        f"{self.board.name}", file=str(self.image.path), section=sec.name,
+                        address=addr)
+                end = addr + sec.size
+                if end > region.end:
+                    raise ImageTooLargeError(
+                        f"section {sec.name} overflows region {region.name} of {self.board.name}",
+                        file=str(self.image.path), section=sec.name, region=region.name,
+                        overflow_bytes=end - region.end)
+
+    def _load_image(self) -> None:
+        for seg in self.image.segments:
+            if seg.data:
+                self._host_write(seg.paddr, seg.data)
+                if seg.vaddr != seg.paddr:
+                    self._host_write(seg.vaddr, seg.data)   # .data initialised as startup would
+            bss = seg.memsz - len(seg.data)
+            if bss > 0:
+                self._host_write(seg.vaddr + len(seg.data), bytes(bss))
+        # Host buffers go after everything the image uses in each region.
+        for sec in self.image.sections:
+            for addr in {sec.address, sec.load_address}:
+                if addr == sec.load_address and sec.nobits and addr != sec.address:
+                    continue
+                region = self._region_of(addr)
+                if region is None:
+                    continue
+                target = self._regions[region.alias_of or region.name]
+                end = (addr - region.start) + target.spec.start + sec.size
+                target.free = max(target.free, (end + 7) & ~7)
+
+    def _find_stack(self) -> tuple[int, int]:
+        if self.image.has_symbol("__mcusim_stack_top"):
+            top = self.image.symbol("__mcusim_stack_top").address
+            bottom = self.image.symbol("__mcusim_stack_bottom").address
+            return top, bottom
+        # A foreign image: initial SP from its vector table, 16 KiB assumed below it.
+        first = min(self.image.segments, key=lambda s: s.paddr)
+        top = struct.unpack_from("<I", first.data[:4].ljust(4, b"\0"))[0]
+        region = self._region_of(top - 4)
+        if region is None or region.kind != "ram":
+            region = self.board.region(self.board.layout.data)
+            top = region.end
+        return top & ~7, max(region.start, top - 16 * 1024)
+
+    def _install_hooks(self) -> None:
+        block_hook, read_hook = native.hook_addresses()
+        fn_stop, fn_read = self.engine.native_functions()
+        wait = [(r.start, r.end) for r in self.board.regions if r.wait_states > 0]
+        icache = dcache = None
+        for r in self.board.regions:
+            if r.wait_states > 0:
+                icache = icache or self._geometry(r.icache)
+                dcache = dcache or self._geometry(r.dcache)
+        code_bytes = sum(r.size for r in self.board.regions if not r.alias_of)
+        self._state = native.new_state(code_bytes=min(code_bytes, 1 << 21), budget=self.budget,
+                                       fn_stop=fn_stop, fn_read=fn_read, wait_ranges=wait,
+                                       icache=icache, dcache=dcache)
+        self.engine.add_native_block_hook(block_hook, self._state)
+        for lo, hi in wait:
+            self.engine.add_native_read_hook(read_hook, self._state, lo, hi - 1)
+
+    def _geometry(self, name: str) -> native.CacheGeometry | None:
+        cache = self.board.caches.get(name) if name else None
+        if cache is None or not cache.enabled:
+            return None
+        return native.CacheGeometry(cache.lines, cache.line_bytes, cache.ways, cache.prefetch)
+
+    # -- memory access ------------------------------------------------------------------
+    def _view(self, address: int, size: int) -> np.ndarray:
+        region = self._region_of(address)
+        if region is None or address + size > region.end:
+            raise MachineError("host access outside the board's memory", address=address,
+                               size=size, board=self.board.name)
+        target = self._regions[region.alias_of or region.name]
+        off = address - region.start
+        return target.mem[off:off + size]
+
+    def _host_write(self, address: int, data: bytes) -> None:
+        self._view(address, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+
+    def read_bytes(self, address: int, size: int) -> bytes:
+        """``size`` bytes of emulated memory at ``address``."""
+        if self._region_of(address) is None:
+            return self.engine.read(address, size)
+        return self._view(address, size).tobytes()
+
+    def read(self, address: int, count: int, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+        """``count`` elements of ``dtype`` at ``address`` (a copy)."""
+        dt = np.dtype(dtype)
+        return self._view(address, count * dt.itemsize).view(dt).copy()
+
+    def write(self, address: int, array: np.ndarray | bytes) -> None:
+        """Copy ``array`` (any dtype, C order) into emulated memory at ``address``."""
+        data = array if isinstance(array, bytes) else np.ascontiguousarray(array).tobytes()
+        self._host_write(address, data)
+        if self._state is not None and self._region_of(address) and \
+                self._region_of(address).kind == "flash":
+            self.engine.flush_translations()
+
+    # -- host buffers -------------------------------------------------------------------
+    def _pick_region(self, region: str, nbytes: int) -> _Region:
+        if region in ("ram", "flash"):
+            if region == "ram":
+                candidates = [r.name for r in self.board.ram_regions()]
+            else:
+                candidates = [r.name for r in self.board.regions
+                              if r.kind == "flash" and not r.alias_of]
+        else:
+            self.board.region(region)  # validates the name
+            candidates = [region]
+        for name in candidates:
+            reg = self._regions.get(name)
+            if reg and reg.free + nbytes + 2 * REDZONE + 8 <= reg.spec.end:
+                return reg
+        free = {n: self._regions[n].spec.end - self._regions[n].free for n in candidates
+                if n in self._regions}
+        raise MachineError(f"no room for {nbytes} bytes in {region} of {self.board.name}",
+                           free=", ".join(f"{k}: {v} B" for k, v in free.items()))
+
+    def alloc(self, nbytes: int, region: str = "ram", *, align: int = 8, fill: int = 0,
+              name: str = "", guard: bool = True) -> int:
+        """Reserve ``nbytes`` in ``region`` (``"ram"``, ``"flash"`` or a region name).
+
+        Parameters
+        ----------
+        nbytes
+            Size in bytes (0 gives a valid, empty buffer).
+        region
+            ``"ram"`` picks the first RAM region with room (the data region first).
+        align
+            Alignment of the returned address.
+        fill
+            Byte value the buffer is filled with (use a pattern to measure use with
+            :meth:`high_water`).
+        name
+            Name used in error messages (defaults to ``buf<N>``).
+        guard
+            Surround the buffer with red zones checked after every call.
+
+        Returns
+        -------
+        int
+            The buffer's address.
+        """
+        reg = self._pick_region(region, nbytes)
+        zone = REDZONE if guard else 0
+        start = reg.free + zone
+        start = (start + align - 1) // align * align
+        if zone:
+            self._view(start - zone, zone)[:] = REDZONE_BYTE
+            self._view(start + nbytes, zone)[:] = REDZONE_BYTE
+        if nbytes:
+            self._view(start, nbytes)[:] = fill
+        reg.free = start + nbytes + zone
+        name = name or f"buf{sum(len(r.buffers) for r in self._regions.values())}"
+        reg.buffers.append(Buffer(name, start, nbytes, reg.spec.name) if guard else
+                           Buffer(name, start, nbytes, ""))
+        return start
+
+    def place(self, array: np.ndarray, region: str = "ram", *, align: int = 8,
+              name: str = "") -> int:
+        """Copy ``array`` into a new buffer in ``region`` and return its address."""
+        data = np.ascontiguousarray(array)
+        addr = self.alloc(data.nbytes, region, align=align, name=name)
+        self.write(addr, data)
+        return addr
+
+    def buffers(self) -> list[Buffer]:
+        """All host buffers, in allocation order per region."""
+        return [b for r in self._regions.values() for b in r.buffers]
+
+    def free_all(self) -> None:
+        """Forget every host buffer (the image stays loaded)."""
+        for reg in self._regions.values():
+            if reg.buffers:
+                reg.free = min(b.address for b in reg.buffers) - REDZONE
+                reg.free = max(reg.free, reg.spec.start)
+                reg.buffers.clear()
+
+    def high_water(self, address: int, nbytes: int, fill: int = 0xA5) -> int:
+        """Bytes from ``address`` up to and including the last byte that differs from ``fill``."""
+        changed = np.nonzero(self._view(address, nbytes) != fill)[0]
+        return int(changed[-1]) + 1 if len(changed) else 0
+
+    def check_guards(self) -> None:
+        """Raise :class:`GuardViolation` if firmware wrote into a buffer's red zone."""
+        for reg in self._regions.values():
+            for buf in reg.buffers:
+                if not buf.region:
+                    continue
+                for lo, label in ((buf.address - REDZONE, "before"), (buf.address + buf.size, "after")):
+                    zone = self._view(lo, REDZONE)
+                    bad = np.nonzero(zone != REDZONE_BYTE)[0]
+                    if len(bad):
+                        addr = lo + int(bad[0])
+                        raise GuardViolation(
+                            f"firmware wrote {len(bad)} byte(s) {label} buffer {buf.name!r}",
+                            fault="out-of-bounds write", address=addr, buffer=buf.name,
+                            buffer_start=hex(buf.address), buffer_size=buf.size)
+
+    def stdout(self) -> str:
+        """Text the firmware printed (newlib ``_write`` into ``mcusim_stdout``)."""
+        if not self.image.has_symbol("mcusim_stdout_len"):
+            return ""
+        n = int(self.read(self.image.symbol("mcusim_stdout_len").address, 1, np.uint32)[0])
+        buf = self.image.symbol("mcusim_stdout").address
+        return self.read_bytes(buf, min(n, 4096)).decode(errors="replace")
+
+    # -- running ------------------------------------------------------------------------
+    def _address_of(self, target: str | int) -> tuple[int, str]:
+        if isinstance(target, str):
+            sym = self.image.symbol(target)
+            return sym.address, target
+        return int(target) & ~1, f"0x{int(target):08x}"
+
+    def call(self, target: str | int, *args: int | float | np.integer | np.floating,
+             budget: int | None = None, trace: bool = False) -> CallResult:
+        """Call a firmware function with AAPCS (hard-float) arguments.
+
+        Parameters
+        ----------
+        target
+            Function symbol or address.
+        *args
+            Integers (and buffer addresses) go to r0-r3 then the stack; floats to s0-s15.
+        budget
+            Instruction budget (default: the machine's).
+        trace
+            Also count every instruction with a slow Python hook (reference for tests).
+
+        Returns
+        -------
+        CallResult
+
+        Raises
+        ------
+        EmulationFault
+            A subclass naming the fault, address, PC, function and source line.
+        """
+        address, name = self._address_of(target)
+        ints: list[int] = []
+        floats: list[float] = []
+        for arg in args:
+            if isinstance(arg, (float, np.floating)):
+                floats.append(float(arg))
+            elif isinstance(arg, (int, np.integer)):
+                ints.append(int(arg))
+            else:
+                raise MachineError(f"unsupported argument type {type(arg).__name__}",
+                                   symbol=name, hint="pass ints, floats or buffer addresses")
+        if len(floats) > 16:
+            raise MachineError("more than 16 float arguments", symbol=name)
+        sp = self._stack_top
+        stacked = ints[4:]
+        if stacked:
+            sp -= 4 * len(stacked)
+            sp &= ~7
+            self._host_write(sp, struct.pack(f"<{len(stacked)}I", *[v & 0xFFFFFFFF for v in stacked]))
+        for i in range(13):
+            self.engine.set_reg(i, ints[i] if i < min(4, len(ints)) else 0)
+        for i, value in enumerate(floats):
+            self.engine.set_sreg_bits(i, struct.unpack("<I", struct.pack("<f", value))[0])
+        self.engine.reset_core_state()
+        self.engine.sp = sp
+        self.engine.lr = self._trampoline | 1
+        return self._execute(address, name, sp, budget, trace, mode="call")
+
+    def run(self, *, budget: int | None = None, trace: bool = False) -> CallResult:
+        """Start from the reset vector and run until the program exits or hits a breakpoint."""
+        first = min(self.image.segments, key=lambda s: s.paddr)
+        vectors = self.read_bytes(first.paddr, 8)
+        sp, reset = struct.unpack("<II", vectors)
+        self.engine.reset_core_state()
+        self.engine.sp = sp
+        self.engine.lr = 0xFFFF_FFFF
+        return self._execute(reset & ~1, "Reset_Handler", sp, budget, trace, mode="run")
+
+    def _paint_stack(self, sp: int) -> None:
+        lo = self._stack_bottom
+        if self._region_of(lo) is not None and sp > lo:
+            self._view(lo, sp - lo)[:] = STACK_PAINT
+
+    def _stack_used(self, sp: int) -> int:
+        lo = self._stack_bottom
+        if self._region_of(lo) is None or sp <= lo:
+            return 0
+        view = self._view(lo, sp - lo)
+        changed = np.nonzero(view != STACK_PAINT)[0]
+        return int(sp - lo - changed[0]) if len(changed) else 0
+
+    def _execute(self, address: int, name: str, sp: int, budget: int | None, trace: bool,
+                 mode: str) -> CallResult:
+        budget = self.budget if budget is None else budget
+        state = self._state
+        if state is not None:
+            native.reset_counts(state)
+            if not self.warm_caches:
+                native.flush_caches(state)
+            state[native.H_BUDGET] = budget
+        self._paint_stack(sp)
+        trace_counts: dict[int, int] | None = None
+        handle = None
+        if trace:
+            trace_counts = {}
+            handle = self.engine.add_trace_hook(trace_counts)
+            self.engine.flush_translations()
+        try:
+            stop = self.engine.run(address, self._trampoline)
+        finally:
+            if handle is not None:
+                self.engine.remove_hook(handle)
+                self.engine.flush_translations()
+        counts = native.read_counts(state) if state is not None else native.BlockCounts.empty()
+        instructions = native.executed_instructions(state) if state is not None else 0
+        stack_used = self._stack_used(sp)
+        exit_code = None
+        if stop.kind == eng.STOP_UNTIL:
+            reason = "return"
+        elif stop.kind == eng.STOP_BKPT and stop.detail == BKPT_EXIT:
+            reason, exit_code = "exit", self.engine.reg(0)
+            exit_code = exit_code - (1 << 32) if exit_code & 0x8000_0000 else exit_code
+        elif stop.kind == eng.STOP_BKPT and stop.detail != BKPT_FAULT:
+            reason = "bkpt"
+        else:
+            raise self._fault(stop, name, instructions, budget)
+        if stack_used >= sp - self._stack_bottom and sp > self._stack_bottom:
+            raise StackOverflowFault("the stack was used down to its bottom (overflow)",
+                                     fault="stack overflow", symbol=name,
+                                     stack_bottom=self._stack_bottom)
+        self.check_guards()
+        return CallResult(
+            r0=self.engine.reg(0), r1=self.engine.reg(1), s0=struct.unpack(
+                "<f", struct.pack("<I", self.engine.sreg_bits(0)))[0],
+            instructions=instructions, stop_reason=reason, counts=counts,
+            stack_used=stack_used, symbol=name, exit_code=exit_code, trace_counts=trace_counts)
+
+    def _fault(self, stop: eng.Stop, name: str, instructions: int, budget: int) -> Exception:
+        func, line = self.image.location(stop.pc)
+        where = dict(pc=stop.pc, function=func, line=line, call=name)
+        if stop.kind == eng.STOP_HOOK:
+            why = native.stop_reason(self._state) if self._state is not None else 0
+            if why == native.STOP_BUDGET:
+                return BudgetExhausted(
+                    f"instruction budget of {budget} exhausted (runaway loop?)",
+                    fault="budget exhausted", instructions=instructions, **where)
+            if why in (native.STOP_BLOCK_TABLE, native.STOP_EDGE_TABLE):
+                return MachineError("the native block table is full", **where)
+            return BudgetExhausted("emulation stopped before the call finished",
+                                   fault="stopped", **where)
+        sp = self.engine.sp
+        if stop.kind == eng.STOP_UNMAPPED:
+            near_stack = stop.address is not None and \
+                self._stack_bottom - 64 * 1024 <= stop.address < self._stack_bottom
+            if near_stack or sp < self._stack_bottom:
+                return StackOverflowFault(
+                    "stack overflow: the stack pointer went below the stack region",
+                    fault="stack overflow", address=stop.address, sp=sp,
+                    stack_bottom=self._stack_bottom, **where)
+            return UnmappedAccessFault(
+                f"{stop.access} of unmapped memory", fault=f"unmapped {stop.access}",
+                address=stop.address, **where)
+        if stop.kind == eng.STOP_WRITE_PROT:
+            region = self._region_of(stop.address) if stop.address is not None else None
+            return FlashWriteFault(
+                f"write to read-only memory{f' ({region.name})' if region else ''}",
+                fault="write to flash", address=stop.address, **where)
+        if stop.kind == eng.STOP_FETCH_PROT:
+            return UnmappedAccessFault("instruction fetch from non-executable memory",
+                                       fault="fetch from non-executable memory",
+                                       address=stop.address, **where)
+        if stop.kind == eng.STOP_UNDEFINED:
+            return UndefinedInstructionFault("undefined instruction (UsageFault UNDEFINSTR)",
+                                             fault="undefined instruction", **where)
+        if stop.kind == eng.STOP_BKPT:
+            return HardFault("the firmware reached a fault handler", fault="hard fault", **where)
+        return HardFault(f"the core took an exception: {stop.detail}", fault="hard fault",
+                         **where)
+
+    # -- profiling ----------------------------------------------------------------------
+    def profile(self, result: CallResult):  # -> mcusim.profile.Profile
+        """The cycle profile of a finished call or run (see :mod:`mcusim.profile`)."""
+        if not self.counting:
+            raise MachineError("this machine was created with counting=False; no profile")
+        from mcusim.profile import build_profile
+
+        return build_profile(self, result.counts)
+
+
+def call_with_buffers(machine: Machine, symbol: str, arrays: Sequence[np.ndarray],
+                      *extra: int) -> tuple[CallResult, list[int]]:
+    """Place ``arrays`` in RAM and call ``symbol(addr0, addr1, ..., *extra)``."""
+    addrs = [machine.place(a) for a in arrays]
+    return machine.call(symbol, *addrs, *extra), addrs

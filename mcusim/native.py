@@ -1,0 +1,282 @@
+"""Native (numba-compiled) Unicorn hooks that count executed blocks at emulation speed.
+
+This module keeps the one speed trick of mcusim in one place.  Python callbacks cost about
+1 µs per block; instead the block and memory-read callbacks are numba ``@cfunc`` functions
+whose C addresses are registered with Unicorn's C ``uc_hook_add`` by
+:mod:`mcusim.engine`.  They update one flat ``uint64`` state array (the ``user_data``
+pointer) and never call back into Python:
+
+* an open-addressing hash table of blocks, keyed by start address: size, instructions
+  (counted once, at first sight, with a Thumb length decode of the block's bytes read through
+  ``uc_mem_read``), executions, instruction-cache misses, data reads from wait-state regions
+  and their data-cache misses;
+* a hash table of edges (previous block -> next block), which gives taken/not-taken
+  branch counts, call edges and the fall-through pairs the timing model needs;
+* set-associative LRU models of the instruction-fetch cache and the data cache in front of
+  the wait-state memories (the STM32F4 ART accelerator, the Cortex-M7 L1 caches), so that
+  only misses are charged the Flash wait states;
+* the instruction budget: when the executed instructions reach it the hook calls
+  ``uc_emu_stop``.
+
+The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
+in the state array (an LLVM ``inttoptr`` intrinsic), so the compiled hooks hold no
+process-specific pointer and numba can cache them on disk between runs.
+
+After the run :func:`read_counts` turns the state into a :class:`BlockCounts` (plain numpy
+arrays), which is all the timing model sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Sequence
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# State layout (indices into the uint64 state array).
+H_BLOCKS = 0          # blocks executed
+H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks)
+H_BUDGET = 2          # instruction budget, 0 = none
+H_PREV = 3            # slot+1 of the previous block, 0 = none
+H_CUR = 4             # slot of the current block
+H_STOPPED = 5         # 1 = budget exhausted, 2 = block table full, 3 = edge table full
+H_TCAP = 6            # block table capacity (power of two)
+H_ECAP = 7            # edge table capacity (power of two)
+H_FN_STOP = 8         # address of uc_emu_stop
+H_FN_READ = 9         # address of uc_mem_read
+H_ENTRY = 10          # first block address + 1
+H_TICK = 11           # LRU clock
+H_SCRATCH = 12        # offset of the scratch area (code bytes)
+H_BLOCKS_OFF = 13     # offset of the block table
+H_EDGES_OFF = 14      # offset of the edge table
+H_NRANGES = 15        # number of wait-state ranges
+# cache descriptors: [sets, ways, line_shift, prefetch, tags_off, mru1, mru2] for icache
+# (16..22) and dcache (24..30); sets == 0 means no cache (every access to a wait-state range misses)
+H_ICACHE = 16
+H_DCACHE = 24
+H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
+HEADER = 64
+SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
+
+BLOCK_FIELDS = 8      # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, spare
+EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
+
+STOP_BUDGET = 1
+STOP_BLOCK_TABLE = 2
+STOP_EDGE_TABLE = 3
+
+BLOCK_DTYPE = np.dtype([
+    ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
+    ("imiss", "<u8"), ("dreads", "<u8"), ("dmiss", "<u8"),
+])
+EDGE_DTYPE = np.dtype([("src", "<u4"), ("dst", "<u4"), ("count", "<u8")])
+
+
+@dataclass(frozen=True)
+class CacheGeometry:
+    """A set-associative LRU cache as the native hooks model it.
+
+    Parameters
+    ----------
+    lines
+        Number of lines in the whole cache.
+    line_bytes
+        Line size in bytes (a power of two).
+    ways
+        Associativity (``ways == lines`` is fully associative).
+    prefetch
+        Sequential next-line prefetch on every access (the ART prefetch buffer).
+    """
+
+    lines: int
+    line_bytes: int
+    ways: int
+    prefetch: bool = False
+
+    @property
+    def sets(self) -> int:
+        return max(1, self.lines // self.ways)
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    """What the native hooks counted during one run (plain data).
+
+    Attributes
+    ----------
+    blocks
+        Structured array (:data:`BLOCK_DTYPE`): ``addr`` (block start, Thumb bit clear),
+        ``size`` (bytes), ``ninstr`` (instructions, IT-skipped ones included), ``count``
+        (executions), ``imiss`` (instruction-cache line misses in wait-state memory charged to
+        the block), ``dreads`` (data reads from wait-state memory), ``dmiss`` (their
+        data-cache misses).
+    edges
+        Structured array (:data:`EDGE_DTYPE`): ``src`` (start of a block), ``dst`` (start of
+        the block executed right after it), ``count``.
+    entry
+        Address of the first block executed (it has no incoming edge).
+    last
+        Address of the last block executed (its exit has no outgoing edge).
+    """
+
+    blocks: np.ndarray
+    edges: np.ndarray
+    entry: int
+    last: int
+
+    @property
+    def instructions(self) -> int:
+        """Instructions executed (block counts times block lengths)."""
+        return int(np.dot(self.blocks["count"].astype(np.uint64),
+                          self.blocks["ninstr"].astype(np.uint64)))
+
+    @staticmethod
+    def empty() -> "BlockCounts":
+        return BlockCounts(np.zeros(0, BLOCK_DTYPE), np.zeros(0, EDGE_DTYPE), 0, 0)
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
+              wait_ranges: Sequence[tuple[int, int]] = (),
+              icache: CacheGeometry | None = None,
+              dcache: CacheGeometry | None = None) -> np.ndarray:
+    """Allocate and initialise the state array for one run.
+
+    Parameters
+    ----------
+    code_bytes
+        Bytes of executable memory; sizes the block table (at most one block can start at
+        each halfword, and the table is kept at most half full).
+    budget
+        Instruction budget (0 for none).
+    fn_stop, fn_read
+        C addresses of ``uc_emu_stop`` and ``uc_mem_read``.
+    wait_ranges
+        ``(lo, hi)`` address ranges (``hi`` exclusive) of memory with wait states, whose
+        instruction fetches and data reads go through the cache models.
+    icache, dcache
+        Cache geometries (``None``: no cache, every access to a wait-state range misses).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``uint64`` state array to pass as the hooks' ``user_data``.
+    """
+    if len(wait_ranges) > 8:
+        raise ValueError("at most 8 wait-state ranges")
+    tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
+    ecap = 2 * tcap
+    caches = []
+    for geom in (icache, dcache):
+        caches.append(0 if geom is None else geom.sets * geom.ways * 2)
+    blocks_off = HEADER + SCRATCH_WORDS
+    edges_off = blocks_off + tcap * BLOCK_FIELDS
+    itags = edges_off + ecap * EDGE_FIELDS
+    dtags = itags + caches[0]
+    state = np.zeros(dtags + caches[1], dtype=np.uint64)
+    state[H_BUDGET] = budget
+    state[H_TCAP] = tcap
+    state[H_ECAP] = ecap
+    state[H_FN_STOP] = fn_stop
+    state[H_FN_READ] = fn_read
+    state[H_SCRATCH] = HEADER
+    state[H_BLOCKS_OFF] = blocks_off
+    state[H_EDGES_OFF] = edges_off
+    state[H_NRANGES] = len(wait_ranges)
+    for i, (lo, hi) in enumerate(wait_ranges):
+        state[H_RANGES + 2 * i] = lo
+        state[H_RANGES + 2 * i + 1] = hi
+    for base, geom, off in ((H_ICACHE, icache, itags), (H_DCACHE, dcache, dtags)):
+        if geom is not None:
+            if geom.line_bytes & (geom.line_bytes - 1):
+                raise ValueError("cache line size must be a power of two")
+            state[base] = geom.sets
+            state[base + 1] = geom.ways
+            state[base + 2] = geom.line_bytes.bit_length() - 1
+            state[base + 3] = int(geom.prefetch)
+            state[base + 4] = off
+    return state
+
+
+def reset_counts(state: np.ndarray) -> None:
+    """Clear the counters and tables but keep configuration and cache contents.
+
+    Keeping the cache contents between calls models a warm accelerator; call
+    :func:`flush_caches` for a cold one.
+    """
+    state[H_BLOCKS] = state[H_INSNS] = 0
+    state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
+    state[int(state[H_BLOCKS_OFF]):int(state[H_EDGES_OFF]) + int(state[H_ECAP]) * EDGE_FIELDS] = 0
+
+
+def flush_caches(state: np.ndarray) -> None:
+    """Invalidate the cache models (a cold start)."""
+    for base in (H_ICACHE, H_DCACHE):
+        state[base + 5] = state[base + 6] = 0
+        if state[base]:
+            off = int(state[base + 4])
+            n = int(state[base]) * int(state[base + 1]) * 2
+            state[off:off + n] = 0
+
+
+def read_counts(state: np.ndarray) -> BlockCounts:
+    """Turn the state array after a run into :class:`BlockCounts`."""
+    tcap, ecap = int(state[H_TCAP]), int(state[H_ECAP])
+    boff, eoff = int(state[H_BLOCKS_OFF]), int(state[H_EDGES_OFF])
+    table = state[boff:boff + tcap * BLOCK_FIELDS].reshape(tcap, BLOCK_FIELDS)
+    used = np.nonzero(table[:, 0])[0]
+    blocks = np.zeros(len(used), BLOCK_DTYPE)
+    blocks["addr"] = table[used, 0] - 1
+    blocks["size"] = table[used, 1]
+    blocks["ninstr"] = table[used, 2]
+    blocks["count"] = table[used, 3]
+    blocks["imiss"] = table[used, 4]
+    blocks["dreads"] = table[used, 5]
+    blocks["dmiss"] = table[used, 6]
+    etable = state[eoff:eoff + ecap * EDGE_FIELDS].reshape(ecap, EDGE_FIELDS)
+    eused = np.nonzero(etable[:, 0])[0]
+    keys = etable[eused, 0] - np.uint64(1)
+    src_slot = (keys >> np.uint64(32)) - np.uint64(1)
+    dst_slot = (keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)
+    edges = np.zeros(len(eused), EDGE_DTYPE)
+    edges["src"] = table[src_slot.astype(np.int64), 0] - 1
+    edges["dst"] = table[dst_slot.astype(np.int64), 0] - 1
+    edges["count"] = etable[eused, 1]
+    order = np.argsort(blocks["addr"], kind="stable")
+    entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
+    prev = int(state[H_PREV])
+    last = int(table[prev - 1, 0]) - 1 if prev else 0
+    eorder = np.lexsort((edges["dst"], edges["src"]))
+    return BlockCounts(blocks[order], edges[eorder], entry, last)
+
+
+def stop_reason(state: np.ndarray) -> int:
+    """0 when the hooks did not stop the run, else one of the ``STOP_*`` codes."""
+    return int(state[H_STOPPED])
+
+
+def executed_instructions(state: np.ndarray) -> int:
+    return int(state[H_INSNS])
+
+
+# ---------------------------------------------------------------------------------------
+# The compiled hooks.
+
+@cache
+def hook_addresses() -> tuple[int, int]:
+    """Compile (or load from numba's cache) the hooks; return their C addresses.
+
+    Returns
+    -------
+    (block_hook, mem_read_hook)
+        Addresses of ``void block(uc_engine*, uint64_t addr, uint32_t size, void*)`` and
+        ``void mem_read(uc_engine*, int type, uint64_t addr, int size, int64_t value, void*)``.
+    """
+    from mcusim import _native_impl
+
+    return _native_impl.block_hook.address, _native_impl.mem_read_hook.address
