@@ -63,7 +63,7 @@ class Symbol:
     name: str
     address: int
     size: int
-    kind: str  # "func" or "object"
+    kind: str  # "func", "object" or "label" (a global linker-script symbol)
 
 
 @dataclass(frozen=True)
@@ -212,11 +212,11 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
     import io
 
     elf = ELFFile(io.BytesIO(blob))
-    if elf.elfclass != 32 or not elf.little_endian:
-        raise ElfError(f"not a 32-bit little-endian ELF (class {elf.elfclass})", file=str(path))
     if elf["e_machine"] != "EM_ARM":
         raise ElfError(f"not an ARM ELF (machine {elf['e_machine']})", file=str(path),
                        hint="build for Cortex-M with arm-none-eabi-gcc")
+    if elf.elfclass != 32 or not elf.little_endian:
+        raise ElfError(f"not a 32-bit little-endian ELF (class {elf.elfclass})", file=str(path))
     if elf["e_type"] not in ("ET_EXEC",):
         raise ElfError(f"not an executable (type {elf['e_type']}); link it first",
                        file=str(path))
@@ -236,7 +236,7 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
         if not sec["sh_flags"] & SHF_ALLOC or sec["sh_size"] == 0:
             continue
         lma = sec["sh_addr"]
-        for seg in segments:
+        for seg in segments if sec["sh_type"] != "SHT_NOBITS" else ():
             if seg.vaddr <= sec["sh_addr"] < seg.vaddr + seg.memsz:
                 lma = seg.paddr + (sec["sh_addr"] - seg.vaddr)
                 break
@@ -249,11 +249,13 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
             continue
         for sym in table.iter_symbols():
             styp = sym["st_info"]["type"]
-            if styp not in ("STT_FUNC", "STT_OBJECT") or not sym.name:
+            if not sym.name or styp not in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
                 continue
+            if styp == "STT_NOTYPE" and sym["st_info"]["bind"] != "STB_GLOBAL":
+                continue  # mapping symbols ($t, $d) and local labels
             if sym["st_shndx"] == "SHN_UNDEF":
                 continue
-            kind = "func" if styp == "STT_FUNC" else "object"
+            kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(styp, "label")
             addr = sym["st_value"] & ~1 if kind == "func" else sym["st_value"]
             prev = symbols.get(sym.name)
             if prev is None or (sym["st_info"]["bind"] == "STB_GLOBAL"):

@@ -1,0 +1,3 @@
+"""Subcommands of the ``mcusim`` command line; each module has ``register(subparsers)``."""
+
+COMMANDS = ("boards", "build", "run", "profile", "kernels", "demo")

@@ -1,0 +1,134 @@
+"""Argument helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mcusim.boards import builtin_boards
+from mcusim.errors import MachineError
+
+CALL_ARGS_HELP = """\
+function arguments, in order: integers (42, -1, 0x20000000), floats (2.5, 1e-3; passed in
+s0..s15), or buffers placed in SRAM and passed by address:
+  buf:DTYPE:V1,V2,...    a buffer holding these values (e.g. buf:int8:1,-2,3)
+  buf:DTYPE:@FILE.npy    a buffer holding the array in FILE.npy
+  zeros:DTYPE:N          N zero elements (an output buffer; printed after the call)"""
+
+
+def add_board(parser: argparse.ArgumentParser, *, required: bool = True,
+              multiple: bool = False) -> None:
+    """Add ``--board`` (a built-in name or a path to a .toml profile)."""
+    names = ", ".join(builtin_boards())
+    help_text = f"board: a built-in profile ({names}) or the path of your own .toml profile"
+    if multiple:
+        parser.add_argument("--board", "-b", action="append", metavar="BOARD",
+                            help=help_text + " (repeat for several; default: all built-in)")
+    else:
+        parser.add_argument("--board", "-b", required=required, metavar="BOARD", help=help_text)
+
+
+def add_call(parser: argparse.ArgumentParser) -> None:
+    """Add ``--call SYMBOL ARGS...``, ``--region`` and ``--budget``."""
+    parser.add_argument("--call", nargs="+", metavar=("SYMBOL", "ARG"),
+                        help="call SYMBOL instead of running from the reset vector; " + CALL_ARGS_HELP)
+    parser.add_argument("--region", default="ram", metavar="REGION",
+                        help="memory region for buffer arguments (default: ram = the first "
+                             "RAM region with room; e.g. ccm, dtcm, sram2)")
+    parser.add_argument("--budget", type=int, default=None, metavar="N",
+                        help="instruction budget; the run stops with an error past it "
+                             "(default: 2e9)")
+
+
+def _array(dtype: str, spec: str, token: str) -> np.ndarray:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise MachineError(f"unknown dtype {dtype!r} in argument {token!r}") from None
+    if spec.startswith("@"):
+        try:
+            return np.load(spec[1:]).astype(dt)
+        except (OSError, ValueError) as exc:
+            raise MachineError(f"cannot load {spec[1:]}: {exc}", argument=token) from None
+    try:
+        values = [float(v) if dt.kind == "f" else int(v, 0) for v in spec.split(",") if v]
+    except ValueError:
+        raise MachineError(f"cannot parse the values of argument {token!r}") from None
+    return np.array(values, dtype=dt)
+
+
+def parse_call_args(machine: Any, tokens: Sequence[str], region: str
+                    ) -> tuple[list[int | float], list[tuple[str, int, np.ndarray]]]:
+    """Turn CLI tokens into call arguments; returns (args, buffers as (token, address, array))."""
+    args: list[int | float] = []
+    buffers: list[tuple[str, int, np.ndarray]] = []
+    for token in tokens:
+        if token.startswith(("buf:", "zeros:")):
+            parts = token.split(":", 2)
+            if len(parts) != 3:
+                raise MachineError(f"malformed buffer argument {token!r}",
+                                   hint="use buf:DTYPE:V1,V2 or zeros:DTYPE:N")
+            kind, dtype, spec = parts
+            if kind == "zeros":
+                try:
+                    arr = np.zeros(int(spec, 0), dtype=np.dtype(dtype))
+                except (TypeError, ValueError):
+                    raise MachineError(f"malformed buffer argument {token!r}") from None
+            else:
+                arr = _array(dtype, spec, token)
+            addr = machine.place(arr, region, name=token[:40])
+            args.append(addr)
+            buffers.append((token, addr, arr))
+            continue
+        try:
+            args.append(int(token, 0))
+            continue
+        except ValueError:
+            pass
+        try:
+            args.append(float(token))
+        except ValueError:
+            raise MachineError(f"cannot parse argument {token!r}",
+                               hint="integers, floats, buf:DTYPE:VALUES or zeros:DTYPE:N") from None
+    return args, buffers
+
+
+def read_buffers(machine: Any, buffers: Iterable[tuple[str, int, np.ndarray]]) -> dict[str, list]:
+    """Contents of the buffers after a call (for printing)."""
+    return {token: machine.read(addr, len(arr), arr.dtype).tolist()
+            for token, addr, arr in buffers}
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=_default)
+    sys.stdout.write("\n")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain-text table of ``rows`` (dicts) with the given columns."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
+        return str(v)
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.rjust(w) if v[:1].isdigit() or v[:1] == "-" else v.ljust(w)
+                        for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

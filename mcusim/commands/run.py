@@ -1,0 +1,75 @@
+"""``mcusim run``: run a program from reset, or call one function, under emulation."""
+
+from __future__ import annotations
+
+import argparse
+
+from mcusim.commands._common import add_board, add_call, parse_call_args, print_json, read_buffers
+from mcusim.machine import Machine
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="run an ELF from reset, or call one of its functions",
+        description="Load ELF into the board's memory map and run it from the reset vector "
+                    "until it exits (exit, return from main, BKPT), or call one function with "
+                    "AAPCS arguments. Prints the return value, instructions executed and stop "
+                    "reason; faults are reported with address, PC, function and source line.\n\n"
+                    "examples:\n"
+                    "  mcusim run app.elf --board stm32f469i\n"
+                    "  mcusim run dot.elf --board stm32f746zg --call mcu_dot_s8 buf:int8:1,2,3 buf:int8:4,5,6 3\n"
+                    "  mcusim run dot.elf -b ./my_board.toml --call mcu_scale_f32 buf:float32:1,2 2 3.0 0.5 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("elf", metavar="ELF", help="the ELF file to load")
+    add_board(p)
+    add_call(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (return_value, instructions, stop_reason, ...)")
+    p.set_defaults(func=run)
+
+
+def execute(args: argparse.Namespace, *, counting: bool = True):
+    """Shared by ``run`` and ``profile``: build the machine, run or call; return (m, result, buffers)."""
+    machine = Machine(args.board, args.elf, counting=counting)
+    buffers: list = []
+    if args.call:
+        symbol, *tokens = args.call
+        call_args, buffers = parse_call_args(machine, tokens, args.region)
+        result = machine.call(symbol, *call_args, budget=args.budget)
+    else:
+        result = machine.run(budget=args.budget)
+    return machine, result, buffers
+
+
+def run(args: argparse.Namespace) -> int:
+    machine, result, buffers = execute(args)
+    out = {
+        "board": machine.board.name,
+        "elf": args.elf,
+        "call": args.call[0] if args.call else None,
+        "return_value": result.return_value,
+        "return_u32": result.r0,
+        "s0": result.s0,
+        "instructions": result.instructions,
+        "stop_reason": result.stop_reason,
+        "exit_code": result.exit_code,
+        "stack_used": result.stack_used,
+        "buffers": read_buffers(machine, buffers),
+        "stdout": machine.stdout(),
+    }
+    if args.json:
+        print_json(out)
+        return 0
+    what = f"call {out['call']}" if args.call else "run from reset"
+    print(f"{what} on {out['board']}: stop reason {out['stop_reason']}")
+    print(f"  return value  {out['return_value']} (0x{out['return_u32']:08x}; s0 = {out['s0']:.7g})")
+    if out["exit_code"] is not None:
+        print(f"  exit code     {out['exit_code']}")
+    print(f"  instructions  {out['instructions']}")
+    print(f"  stack used    {out['stack_used']} bytes")
+    for token, values in out["buffers"].items():
+        shown = values if len(values) <= 16 else values[:16] + ["..."]
+        print(f"  {token}: {shown}")
+    if out["stdout"]:
+        print("  stdout:\n" + "\n".join("    " + l for l in out["stdout"].splitlines()))
+    return 0

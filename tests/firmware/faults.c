@@ -1,0 +1,59 @@
+/* Programs that fault on purpose, one per fault kind mcusim must report. */
+#include <stdint.h>
+
+volatile uint32_t sink;
+const uint32_t in_flash = 0x12345678u;
+
+uint32_t read_unmapped(void)
+{
+    return *(volatile uint32_t *)0x60000000u;  /* FMC bank: nothing mapped there */
+}
+
+void write_flash(uint32_t value)
+{
+    *(volatile uint32_t *)&in_flash = value;
+}
+
+void undefined_instruction(void)
+{
+    __asm__ volatile(".inst.n 0xde42");  /* UDF #0x42 */
+}
+
+void invalid_state(void)
+{
+    /* BX to an even address: switch to ARM state, which M-profile cores do not have. */
+    __asm__ volatile("mov r0, #0x08000000\n\tbx r0" ::: "r0");
+}
+
+uint32_t recurse(uint32_t depth)
+{
+    volatile uint32_t frame[64];
+    frame[0] = depth;
+    if (depth == 0) {
+        return frame[0];
+    }
+    return recurse(depth - 1) + frame[0];
+}
+
+void spin(void)
+{
+    for (;;) {
+        sink++;
+    }
+}
+
+uint32_t add_many(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t e, uint32_t f)
+{
+    return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f;
+}
+
+uint64_t mul64(uint32_t a, uint32_t b)
+{
+    return (uint64_t)a * b;
+}
+
+int main(void)
+{
+    sink = 7;
+    return 3;
+}

@@ -1,0 +1,74 @@
+"""Firmware build: core flags, cache, size report, clear errors for overflow and bad code."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from mcusim.boards import get_board
+from mcusim.build import FIRMWARE_DIR, build_firmware, linker_script
+from mcusim.errors import ImageTooLargeError, ToolchainError
+from mcusim.loader import load_elf
+
+
+def test_build_is_cached_by_content(tmp_path, board):
+    src = tmp_path / "f.c"
+    src.write_text("int f(int x) { return x + 1; }\n")
+    first = build_firmware([src], board)
+    again = build_firmware([src], board)
+    assert again.cached and again.elf == first.elf
+    src.write_text("int f(int x) { return x + 2; }\n")
+    changed = build_firmware([src], board)
+    assert not changed.cached and changed.elf != first.elf
+    assert not list(tmp_path.glob("*.o")), "nothing is built in the source tree"
+
+
+def test_core_flags_reach_the_object(board, basic_elf):
+    out = subprocess.run(["arm-none-eabi-readelf", "-A", str(basic_elf)], capture_output=True,
+                         text=True, check=True).stdout
+    cpu = {"cortex-m4": "Cortex-M4", "cortex-m7": "Cortex-M7"}[board.core]
+    assert cpu in out or ("7E-M" in out)
+    assert "VFPv4-D16" in out or "FPv5/FP-D16" in out or "FP for ARMv8" in out
+
+
+def test_linker_script_places_vectors_in_flash_and_stack_at_bottom(board):
+    script = linker_script(board)
+    data = board.region(board.layout.data)
+    assert f"ORIGIN = 0x{data.start:08x}" in script
+    assert script.index(".stack") < script.index(".data :")
+    image = load_elf(build_firmware([FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"], board).elf)
+    assert image.section(".isr_vector").address == board.region("flash").start
+    assert image.symbol("__mcusim_stack_bottom").address == data.start
+
+
+def test_data_region_is_selectable():
+    board = get_board("stm32f469i")
+    elf = build_firmware([FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"], board, data_region="ccm").elf
+    assert load_elf(elf).section(".data").address == board.region("ccm").start + 16 * 1024
+
+
+@pytest.mark.parametrize("decl, region", [
+    ("const unsigned char big[3 * 1024 * 1024] = {1};", "flash"),
+    ("unsigned char big[400 * 1024];", None),
+])
+def test_image_too_large_names_region_and_overflow(tmp_path, board, decl, region):
+    src = tmp_path / "big.c"
+    src.write_text(decl + "\nint touch(int i) { return big[i]; }\n")
+    with pytest.raises(ImageTooLargeError) as info:
+        build_firmware([src], board)
+    err = info.value
+    assert err.region == (region or board.layout.data)
+    assert err.overflow_bytes > 0
+
+
+def test_compile_error_is_reported_with_the_compiler_message(tmp_path, board):
+    src = tmp_path / "bad.c"
+    src.write_text("int f(void) { return undefined_name; }\n")
+    with pytest.raises(ToolchainError, match="undefined_name"):
+        build_firmware([src], board)
+
+
+def test_missing_source(tmp_path, board):
+    with pytest.raises(ToolchainError, match="not found"):
+        build_firmware([tmp_path / "nope.c"], board)

@@ -1,0 +1,149 @@
+"""Emulated calls and runs on both boards, compared with numpy; every fault kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcusim.errors import (
+    BudgetExhausted, EmulationFault, FlashWriteFault, GuardViolation, HardFault, MachineError,
+    StackOverflowFault, UndefinedInstructionFault, UnmappedAccessFault,
+)
+from mcusim.machine import Machine
+
+
+def fletcher32(data: bytes) -> int:
+    s1 = s2 = 0
+    for b in data:
+        s1 = (s1 + b) % 65535
+        s2 = (s2 + s1) % 65535
+    return (s2 << 16) | s1
+
+
+@pytest.fixture
+def basic(board, basic_elf):
+    return Machine(board, basic_elf)
+
+
+@pytest.fixture
+def faults(board, faults_elf):
+    return Machine(board, faults_elf, budget=2_000_000)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 64, 1001])
+def test_dot_s8_matches_numpy(basic, n):
+    rng = np.random.default_rng(n)
+    a = rng.integers(-128, 128, n, dtype=np.int8)
+    b = rng.integers(-128, 128, n, dtype=np.int8)
+    res = basic.call("mcu_dot_s8", basic.place(a), basic.place(b), n)
+    assert res.return_value == int(a.astype(np.int64) @ b.astype(np.int64))
+    assert res.stop_reason == "return"
+    assert res.instructions > n  # at least one instruction per element
+
+
+@pytest.mark.parametrize("region", ["ram", "flash"])
+def test_checksum_matches_python(basic, region):
+    data = bytes(np.random.default_rng(1).integers(0, 256, 777, dtype=np.uint8))
+    addr = basic.place(np.frombuffer(data, np.uint8), region)
+    assert basic.call("mcu_checksum", addr, len(data)).r0 == fletcher32(data)
+
+
+def test_float_routines_use_the_fpu(basic):
+    x = np.random.default_rng(2).standard_normal(50).astype(np.float32)
+    addr = basic.place(x)
+    res = basic.call("mcu_rms_f32", addr, len(x))
+    assert res.s0 == pytest.approx(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), rel=1e-5)
+    basic.call("mcu_scale_f32", addr, len(x), 1.5, -0.25)
+    expected = x * np.float32(1.5) + np.float32(-0.25)
+    np.testing.assert_allclose(basic.read(addr, len(x), np.float32), expected, rtol=1e-6)
+
+
+def test_buffers_in_every_ram_region(board, basic):
+    a = np.arange(16, dtype=np.int8)
+    for region in board.ram_regions():
+        addr = basic.place(a, region.name)
+        assert region.contains(addr)
+        assert basic.call("mcu_dot_s8", addr, addr, 16).return_value == int((a.astype(int) ** 2).sum())
+
+
+def test_run_from_reset_returns_main_status(faults):
+    res = faults.run()
+    assert res.stop_reason == "exit" and res.exit_code == 3
+    assert faults.read(faults.image.symbol("sink").address, 1, np.uint32)[0] == 7
+
+
+def test_stack_arguments_and_64bit_return(faults):
+    assert faults.call("add_many", 1, 2, 3, 4, 5, 6).return_value == 1 + 4 + 9 + 16 + 25 + 36
+    assert faults.call("mul64", 0xFFFFFFFF, 0xFFFFFFFF).return_u64 == 0xFFFFFFFF ** 2
+
+
+def test_unmapped_read_names_pc_function_and_line(faults):
+    with pytest.raises(UnmappedAccessFault) as info:
+        faults.call("read_unmapped")
+    err = info.value
+    assert err.address == 0x60000000
+    assert err.function.startswith("read_unmapped")
+    assert err.line.startswith("faults.c:")
+    assert faults.image.function_at(err.pc).name == "read_unmapped"
+
+
+def test_write_to_flash(faults):
+    with pytest.raises(FlashWriteFault) as info:
+        faults.call("write_flash", 1)
+    assert info.value.address == faults.image.symbol("in_flash").address
+    assert info.value.function.startswith("write_flash")
+
+
+def test_undefined_instruction(faults):
+    with pytest.raises(UndefinedInstructionFault) as info:
+        faults.call("undefined_instruction")
+    assert info.value.function.startswith("undefined_instruction")
+    assert faults.read_bytes(info.value.pc, 2) == b"\x42\xde"
+
+
+def test_invalid_state_is_a_hard_fault(faults):
+    with pytest.raises((HardFault, UnmappedAccessFault, UndefinedInstructionFault)) as info:
+        faults.call("invalid_state")
+    assert isinstance(info.value, EmulationFault)
+
+
+def test_stack_overflow(faults):
+    with pytest.raises(StackOverflowFault) as info:
+        faults.call("recurse", 100_000)
+    assert info.value.function.startswith("recurse")
+    # and a shallow recursion is fine, with its stack use measured
+    res = faults.call("recurse", 3)
+    assert res.return_value == 6 and res.stack_used >= 4 * 64 * 4
+
+
+def test_runaway_loop_hits_the_budget(faults):
+    with pytest.raises(BudgetExhausted) as info:
+        faults.call("spin", budget=100_000)
+    assert info.value.instructions >= 100_000
+    assert info.value.function.startswith("spin")
+
+
+def test_red_zone_write_is_detected(basic):
+    out = basic.alloc(4, name="four_bytes")
+    # mcu_scale_f32 on 3 floats writes 12 bytes into a 4-byte buffer
+    with pytest.raises(GuardViolation) as info:
+        basic.call("mcu_scale_f32", out, 3, 0.0, 1.0)
+    assert info.value.buffer == "four_bytes"
+
+
+def test_unknown_symbol_lists_similar_names(basic):
+    with pytest.raises(MachineError) as info:
+        basic.call("mcu_dot")
+    assert "mcu_dot_s8" in str(info.value)
+
+
+def test_allocation_that_does_not_fit(basic):
+    with pytest.raises(MachineError, match="no room"):
+        basic.alloc(64 * 1024 * 1024)
+
+
+def test_trace_reference_counts_equal_native_counts(basic):
+    a = np.arange(100, dtype=np.int8)
+    addr = basic.place(a)
+    res = basic.call("mcu_dot_s8", addr, addr, 100, trace=True)
+    assert sum(res.trace_counts.values()) == res.instructions == res.counts.instructions

@@ -1,0 +1,102 @@
+"""Native block counting: instruction counts against a per-instruction reference, edges,
+cache models, instruction budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcusim.boards import get_board
+from mcusim.build import build_firmware
+from mcusim.errors import BudgetExhausted
+from mcusim.machine import Machine
+from tests.conftest import TESTS_DIR
+
+
+@pytest.fixture(scope="module")
+def cases_elf(board):
+    return build_firmware([TESTS_DIR / "firmware" / "native_cases.S"], board).elf
+
+
+def _it_members(machine: Machine, it_addr: int) -> list[int]:
+    """Addresses of the instructions an IT instruction at ``it_addr`` governs."""
+    hw = int.from_bytes(machine.read_bytes(it_addr, 2), "little")
+    assert hw & 0xFF00 == 0xBF00 and hw & 0xF
+    mask = hw & 0xF
+    n = 4 - ((mask & -mask).bit_length() - 1)
+    addrs, pc = [], it_addr + 2
+    for _ in range(n):
+        addrs.append(pc)
+        first = int.from_bytes(machine.read_bytes(pc, 2), "little")
+        pc += 4 if first >> 11 in (0x1D, 0x1E, 0x1F) else 2
+    return addrs
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100])
+def test_counts_equal_reference_including_failed_it_instructions(board, cases_elf, n):
+    m = Machine(board, cases_elf)
+    res = m.call("count_odd", n, trace=True)
+    assert res.return_value == n // 2
+    trace = dict(res.trace_counts)
+    it_addr = next(a for a in trace if int.from_bytes(m.read_bytes(a, 2), "little") >> 8 == 0xBF
+                   and int.from_bytes(m.read_bytes(a, 2), "little") & 0xF)
+    for member in _it_members(m, it_addr):
+        # the core spends a cycle on every IT-block instruction, condition passed or not
+        trace[member] = trace[it_addr]
+    assert res.instructions == sum(trace.values())
+    assert res.counts.instructions == res.instructions
+    # Unicorn alone reports fewer: the failed-condition ones are missing from its trace
+    assert sum(res.trace_counts.values()) < res.instructions
+
+
+def test_loop_blocks_and_edges(board, cases_elf):
+    m = Machine(board, cases_elf)
+    data = np.arange(50, dtype=np.uint32)
+    res = m.call("sum_words", m.place(data), len(data))
+    assert res.return_value == int(data.sum())
+    counts = res.counts
+    loop = m.image.symbol("sum_words").address + 4
+    loop_blocks = counts.blocks[counts.blocks["addr"] == loop]
+    assert loop_blocks["count"].sum() == 50      # CBZ ends the entry block
+    back = counts.edges[(counts.edges["src"] == loop) & (counts.edges["dst"] == loop)]
+    assert back["count"].sum() == 49
+    assert counts.entry == m.image.symbol("sum_words").address
+
+
+def test_flash_reads_and_cache_misses_cold_and_warm():
+    board = get_board("stm32f469i")
+    elf = build_firmware([TESTS_DIR / "firmware" / "native_cases.S"], board).elf
+    data = np.arange(256, dtype=np.uint32)            # 1 KiB = 64 ART data lines
+    cold = Machine(board, elf)
+    addr = cold.place(data, "flash")
+    first = cold.call("sum_words", addr, len(data)).counts
+    assert first.blocks["dreads"].sum() == 256
+    assert first.blocks["dmiss"].sum() == 64         # every 16-byte line missed once
+    assert first.blocks["imiss"].sum() >= 1
+    warm = Machine(board, elf, warm_caches=True)
+    addr = warm.place(data[:16], "flash")             # 4 lines: fit the 8-line data cache
+    warm.call("sum_words", addr, 16)
+    again = warm.call("sum_words", addr, 16).counts
+    assert again.blocks["dmiss"].sum() == 0 and again.blocks["imiss"].sum() == 0
+
+
+def test_zero_wait_state_board_counts_no_misses():
+    board = get_board("stm32f407-16mhz")
+    elf = build_firmware([TESTS_DIR / "firmware" / "native_cases.S"], board).elf
+    m = Machine(board, elf)
+    data = np.arange(64, dtype=np.uint32)
+    counts = m.call("sum_words", m.place(data, "flash"), 64).counts
+    assert counts.blocks["imiss"].sum() == 0 and counts.blocks["dreads"].sum() == 0
+
+
+def test_budget_stops_exactly_at_block_granularity(board, cases_elf):
+    m = Machine(board, cases_elf)
+    with pytest.raises(BudgetExhausted) as info:
+        m.call("count_odd", 1_000_000, budget=5_000)
+    assert 5_000 <= info.value.instructions < 5_000 + 20
+
+
+def test_counting_off_gives_raw_emulation(board, cases_elf):
+    m = Machine(board, cases_elf, counting=False)
+    res = m.call("count_odd", 1000)
+    assert res.return_value == 500 and res.instructions == 0 and len(res.counts.blocks) == 0
