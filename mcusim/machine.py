@@ -294,9 +294,9 @@ class Machine:
         """Copy ``array`` (any dtype, C order) into emulated memory at ``address``."""
         data = array if isinstance(array, bytes) else np.ascontiguousarray(array).tobytes()
         self._host_write(address, data)
-        if self._state is not None and self._region_of(address) and \
-                self._region_of(address).kind == "flash":
-            self.engine.flush_translations()
+        region = self._region_of(address)
+        if region is not None and region.kind == "flash":
+            self.engine.flush_translations()  # the bytes may be code Unicorn translated
 
     # -- host buffers -------------------------------------------------------------------
     def _pick_region(self, region: str, nbytes: int) -> _Region:

@@ -92,10 +92,10 @@ def _plot(frame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(boards), figsize=(7 * len(boards), 6), squeeze=False)
     for ax, board in zip(axes[0], boards):
         sub = frame[frame["board"] == board]
-        pivot = sub.pivot_table(index="layer", columns="kernel", values="latency_us",
+        pivot = sub.pivot_table(index="layer", columns="family", values="latency_us",
                                 aggfunc="min")
-        pivot.plot.barh(ax=ax, logx=True, legend=len(pivot.columns) <= 12)
-        ax.set_title(f"{board}: latency per layer")
+        pivot.plot.barh(ax=ax, logx=True)
+        ax.set_title(f"{board}: latency per layer (fastest kernel of each family)")
         ax.set_xlabel("latency (µs, log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
