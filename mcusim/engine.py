@@ -169,6 +169,18 @@ class Engine:
         self._hooks.append(handle)
         self._buffers.append(state)
 
+    def add_access_hook(self, begin: int, end: int, on_read, on_write) -> None:
+        """Python callbacks for the rare accesses to ``[begin, end]`` (e.g. DWT CYCCNT).
+
+        ``on_read(address)`` runs before the load (it may rewrite the memory it reads);
+        ``on_write(address, value)`` after the store.
+        """
+        self.uc.hook_add(uc.UC_HOOK_MEM_READ, lambda _u, _a, addr, _s, _v, _d: on_read(addr),
+                         begin=begin, end=end)
+        self.uc.hook_add(uc.UC_HOOK_MEM_WRITE,
+                         lambda _u, _a, addr, _s, value, _d: on_write(addr, value),
+                         begin=begin, end=end)
+
     def add_trace_hook(self, counts: dict[int, int]) -> int:
         """Slow reference path (tests only): count every instruction Unicorn reports."""
         def on_code(_uc: uc.Uc, address: int, _size: int, _data: object) -> None:

@@ -45,6 +45,7 @@ from mcusim.errors import (
 from mcusim.loader import LoadedImage, load_elf
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
+DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
 DEFAULT_BUDGET = 2_000_000_000
 REDZONE = 32
 REDZONE_BYTE = 0xFD
@@ -158,6 +159,7 @@ class Machine:
         self._load_image()
         self._stack_top, self._stack_bottom = self._find_stack()
         self._state: np.ndarray | None = None
+        self._cyccnt_offset = 0
         if counting:
             self._install_hooks()
 
@@ -259,6 +261,26 @@ class Machine:
         self.engine.add_native_block_hook(block_hook, self._state)
         for lo, hi in wait:
             self.engine.add_native_read_hook(read_hook, self._state, lo, hi - 1)
+        if self.board.region_at(DWT_CYCCNT) is None:
+            self.engine.add_access_hook(DWT_CYCCNT, DWT_CYCCNT + 3, self._on_cyccnt_read,
+                                        self._on_cyccnt_write)
+
+    def cycles_so_far(self) -> int:
+        """Modelled cycles since the start of the current call or run, to block granularity
+        (the block being executed counts whole).  Used for reads of DWT CYCCNT."""
+        if self._state is None:
+            return 0
+        from mcusim.profile import build_profile
+
+        return int(build_profile(self, native.read_counts(self._state)).cycles)
+
+    def _on_cyccnt_read(self, _address: int) -> None:
+        value = (self.cycles_so_far() + self._cyccnt_offset) & 0xFFFF_FFFF
+        self._scs[DWT_CYCCNT - SCS_START:DWT_CYCCNT - SCS_START + 4] = np.frombuffer(
+            struct.pack("<I", value), np.uint8)
+
+    def _on_cyccnt_write(self, _address: int, value: int) -> None:
+        self._cyccnt_offset = (value - self.cycles_so_far()) & 0xFFFF_FFFF
 
     def _geometry(self, name: str) -> native.CacheGeometry | None:
         cache = self.board.caches.get(name) if name else None
@@ -499,6 +521,7 @@ class Machine:
                 native.flush_caches(state)
             state[native.H_BUDGET] = budget
         self._paint_stack(sp)
+        self._cyccnt_offset = 0
         trace_counts: dict[int, int] | None = None
         handle = None
         if trace:
