@@ -81,7 +81,8 @@ class BuildResult:
 
 
 def linker_script(board: Board, *, data_region: str | None = None,
-                  stack_bytes: int | None = None, heap_bytes: int | None = None) -> str:
+                  code_region: str | None = None, stack_bytes: int | None = None,
+                  heap_bytes: int | None = None) -> str:
     """Generate the GNU ld script for ``board``.
 
     Vector table, code and read-only data go to the layout's code region (Flash); ``.data``
@@ -96,19 +97,26 @@ def linker_script(board: Board, *, data_region: str | None = None,
         The board profile.
     data_region
         Override of the layout's data region (e.g. ``"ccm"`` or ``"sram1"``).
+    code_region
+        Override of the layout's code region, e.g. ``"flash_itcm"`` to run from the
+        Cortex-M7's ITCM view of Flash (through the ART accelerator instead of the L1 cache).
     stack_bytes, heap_bytes
         Overrides of the layout's stack and heap sizes.
     """
     layout = board.layout
     data = board.region(data_region or layout.data)
-    code = board.region(layout.code)
+    code = board.region(code_region or layout.code)
+    if code.kind != "flash":
+        raise ToolchainError(f"code region {code.name!r} is not Flash", board=board.name)
     if data.kind != "ram":
         raise ToolchainError(f"data region {data.name!r} is not RAM", board=board.name)
     stack = stack_bytes or layout.stack_bytes
     heap = heap_bytes or layout.heap_bytes
     memory = []
     for region in board.regions:
-        if region.alias_of:
+        if region.alias_of and region is not code:
+            continue
+        if region.name == code.alias_of:
             continue
         attrs = "rx" if region.kind == "flash" else "rwx"
         memory.append(f"  {region.name.upper()} ({attrs}) : ORIGIN = 0x{region.start:08x}, "
@@ -228,7 +236,7 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
                    defines: Mapping[str, object] | Iterable[str] | None = None,
                    include_dirs: Sequence[str | Path] = (), opt: str = "-O2",
                    extra_cflags: Sequence[str] = (), data_region: str | None = None,
-                   stack_bytes: int | None = None, heap_bytes: int | None = None,
+                   code_region: str | None = None, stack_bytes: int | None = None, heap_bytes: int | None = None,
                    runtime: bool = True, output: str | Path | None = None) -> BuildResult:
     """Compile and link ``sources`` into an ELF for ``board``.
 
@@ -246,7 +254,7 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
         Optimisation flag.
     extra_cflags
         Further compiler flags.
-    data_region, stack_bytes, heap_bytes
+    data_region, code_region, stack_bytes, heap_bytes
         Overrides of the board layout (see :func:`linker_script`).
     runtime
         Link mcusim's startup and system calls (turn off only for a program that brings its
@@ -278,8 +286,8 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
     if runtime:
         srcs = srcs + [s for s in RUNTIME_SOURCES if s not in srcs]
     incs = [INCLUDE_DIR] + [Path(d).resolve() for d in include_dirs]
-    script = linker_script(board, data_region=data_region, stack_bytes=stack_bytes,
-                           heap_bytes=heap_bytes)
+    script = linker_script(board, data_region=data_region, code_region=code_region,
+                           stack_bytes=stack_bytes, heap_bytes=heap_bytes)
     flags = [*board.cflags, opt, "-g", "-std=c11", "-Wall", "-ffunction-sections",
              "-fdata-sections", *_normalise_defines(defines), *[f"-I{d}" for d in incs],
              *extra_cflags]

@@ -13,12 +13,15 @@ from mcusim.loader import load_elf
 
 
 def test_build_is_cached_by_content(tmp_path, board):
+    import uuid
+
     src = tmp_path / "f.c"
-    src.write_text("int f(int x) { return x + 1; }\n")
+    token = uuid.uuid4().hex  # a source no earlier run can have built
+    src.write_text(f"int f(int x) {{ return x + 1; }} /* {token} */\n")
     first = build_firmware([src], board)
     again = build_firmware([src], board)
     assert again.cached and again.elf == first.elf
-    src.write_text("int f(int x) { return x + 2; }\n")
+    src.write_text(f"int f(int x) {{ return x + 2; }} /* {token} */\n")
     changed = build_firmware([src], board)
     assert not changed.cached and changed.elf != first.elf
     assert not list(tmp_path.glob("*.o")), "nothing is built in the source tree"
@@ -72,3 +75,17 @@ def test_compile_error_is_reported_with_the_compiler_message(tmp_path, board):
 def test_missing_source(tmp_path, board):
     with pytest.raises(ToolchainError, match="not found"):
         build_firmware([tmp_path / "nope.c"], board)
+
+
+def test_code_can_run_from_the_itcm_view_of_flash():
+    import numpy as np
+    from mcusim.machine import Machine
+
+    board = get_board("stm32f746zg")
+    elf = build_firmware([FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"], board,
+                         code_region="flash_itcm").elf
+    image = load_elf(elf)
+    assert image.symbol("mcu_dot_s8").address >> 20 == 0x002
+    m = Machine(board, elf)
+    a = np.arange(20, dtype=np.int8)
+    assert m.call("mcu_dot_s8", m.place(a), m.place(a), 20).return_value == int((a.astype(int) ** 2).sum())

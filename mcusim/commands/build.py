@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-region", metavar="REGION",
                    help="region for .data/.bss/stack/heap (default: the profile's layout, e.g. "
                         "sram1; e.g. ccm or dtcm)")
+    p.add_argument("--code-region", metavar="REGION",
+                   help="Flash region for code (default: the profile's layout; e.g. flash_itcm "
+                        "on stm32f746zg to fetch through ITCM and the ART accelerator)")
     p.add_argument("--stack", type=int, metavar="BYTES", help="stack size (default: profile)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     board = get_board(args.board)
     res = build_firmware(args.sources, board, defines=args.defines, include_dirs=args.includes,
                          opt=f"-O{args.opt}", data_region=args.data_region,
+                         code_region=args.code_region,
                          stack_bytes=args.stack, output=args.output)
     image = load_elf(res.elf)
     sections = section_table(image, board)
