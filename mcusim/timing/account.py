@@ -1,0 +1,169 @@
+"""Turn native block/edge counts into cycles, per instruction, with a core model.
+
+Work is proportional to the number of *distinct* blocks and edges, never to the number of
+executed instructions: each block is decoded and costed once (cached across runs by its
+address and bytes), each edge once, and the run total is a dot product with the counts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from mcusim.decoder import Block, Decoder, get_decoder
+from mcusim.timing.base import CoreModel
+from mcusim.timing.classify import classify
+from mcusim.timing.memory import memory_cycles
+
+__all__ = ["Accounting", "account"]
+
+_Key = tuple[int, bytes]
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Cycles of one run, attributed to the instructions of each executed block.
+
+    Attributes
+    ----------
+    blocks
+        Decoded blocks, in the order of ``counts.blocks``.
+    executions
+        Executions of each block (uint64 array).
+    cycles
+        For each block, an int64 array with the total cycles of each of its instructions
+        over the run (core cost times executions plus edge, branch and memory extras).
+    core, branch, pipeline, fetch, data
+        Run totals of: the per-block costs, taken-branch refill / prediction costs,
+        cross-block pipelining adjustments, instruction-fetch and data miss penalties.
+    """
+
+    blocks: list[Block]
+    executions: np.ndarray
+    cycles: list[np.ndarray]
+    core: int
+    branch: int
+    pipeline: int
+    fetch: int
+    data: int
+
+    @property
+    def total(self) -> int:
+        """Total cycles of the run."""
+        return self.core + self.branch + self.pipeline + self.fetch + self.data
+
+    @property
+    def instructions(self) -> int:
+        """Instructions executed (IT-skipped ones included)."""
+        return int(sum(int(n) * len(b.insns) for b, n in zip(self.blocks, self.executions)))
+
+
+class _Costs:
+    """Per-model caches of block and edge costs (keyed by block bytes)."""
+
+    def __init__(self, model: CoreModel) -> None:
+        self.model = model
+        self.block: dict[_Key, np.ndarray] = {}
+        self.edge: dict[tuple[_Key, _Key], tuple[int, int]] = {}
+
+
+def _costs_for(model: CoreModel) -> _Costs:
+    """The model's cost caches, created on first use and kept on the model object."""
+    costs = getattr(model, "_account_costs", None)
+    if costs is None:
+        costs = _Costs(model)
+        setattr(model, "_account_costs", costs)
+    return costs
+
+
+def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
+            model: CoreModel, *, decoder: Decoder | None = None) -> Accounting:
+    """Cost a run.
+
+    Parameters
+    ----------
+    counts
+        :class:`mcusim.native.BlockCounts` of the run.
+    board
+        The board (for wait states of the memory regions).
+    read_code
+        ``read_code(address, size) -> bytes``: the executed code bytes.
+    model
+        The core model (:class:`mcusim.timing.m4.M4Model` or ``M7Model``).
+    decoder
+        Decoder to use (default: the shared one, whose cache persists across runs).
+
+    Returns
+    -------
+    Accounting
+    """
+    dec = decoder or get_decoder()
+    costs = _costs_for(model)
+    arr = counts.blocks
+    keys: list[_Key] = []
+    blocks: list[Block] = []
+    index: dict[int, int] = {}
+    for i, (addr, size) in enumerate(zip(arr["addr"].tolist(), arr["size"].tolist())):
+        code = bytes(read_code(addr, size))
+        blk = dec.decode_block(addr, code)
+        blocks.append(blk)
+        keys.append((addr, code))
+        index[addr] = i
+    execs = arr["count"].astype(np.uint64)
+    cycles: list[np.ndarray] = []
+    core = 0
+    for key, blk, n in zip(keys, blocks, execs.tolist()):
+        base = costs.block.get(key)
+        if base is None:
+            base = costs.block[key] = np.asarray(model.block_cycles(blk), dtype=np.int64)
+        cyc = base * int(n)
+        core += int(cyc.sum())
+        cycles.append(cyc)
+    branch = pipeline = 0
+    succ: dict[int, list[tuple[Block, int]]] = defaultdict(list)
+    for s, d, n in zip(counts.edges["src"].tolist(), counts.edges["dst"].tolist(),
+                       counts.edges["count"].tolist()):
+        si, di = index.get(s), index.get(d)
+        if si is None or di is None:
+            continue
+        src, dst = blocks[si], blocks[di]
+        ekey = (keys[si], keys[di])
+        per = costs.edge.get(ekey)
+        if per is None:
+            per = costs.edge[ekey] = (model.taken_cycles(src, dst),
+                                      model.pipeline_delta(src, dst))
+        if per[0]:
+            cycles[si][-1] += per[0] * n
+            branch += per[0] * n
+        if per[1]:
+            cycles[di][0] += per[1] * n
+            pipeline += per[1] * n
+        succ[si].append((dst, n))
+    for si, out in succ.items():
+        extra = model.site_cycles(blocks[si], out)
+        if extra:
+            cycles[si][-1] += extra
+            branch += extra
+    last = index.get(int(counts.last))
+    if last is not None and blocks[last].insns:
+        extra = model.exit_cycles(blocks[last])
+        cycles[last][-1] += extra
+        branch += extra
+    fetch, data = memory_cycles(board, arr)
+    for i, blk in enumerate(blocks):
+        if fetch[i]:
+            cycles[i][0] += fetch[i]
+        if data[i]:
+            cycles[i][_first_load(blk)] += data[i]
+    return Accounting(blocks, execs, cycles, core, branch, pipeline,
+                      int(fetch.sum()), int(data.sum()))
+
+
+def _first_load(block: Block) -> int:
+    for i, insn in enumerate(block.insns):
+        if classify(insn).startswith(("load", "fp_load")) or insn.name in ("tbb", "tbh"):
+            return i
+    return 0

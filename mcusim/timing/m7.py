@@ -1,0 +1,194 @@
+"""Cortex-M7 timing engine: an in-order dual-issue scheduler over each block.
+
+Each instruction issues in the earliest cycle where its operands are ready; it joins the
+previous instruction's cycle (dual issue) when the pair is allowed by the rules below, all
+approximations of community measurements (``profiles/cores/cortex-m7.toml`` cites them):
+
+* single-issue classes never pair: divide, register-list transfers, FP divide/sqrt,
+  barriers, TBB/TBH, and FP arithmetic;
+* the younger instruction must not read or write a register the older one writes;
+* two memory accesses pair only when both are single loads from the same base register
+  whose offsets fall in different DTCM banks (``rules.load_bank_bit``); stores never pair;
+* two multiplies never pair; two shifted-operand (incl. extend/bitfield) instructions never
+  pair; DSP/SIMD instructions only issue in the older slot;
+* nothing issues in the same cycle after a branch.
+
+Results become available after the class ``latency``; an address register or a shifted
+operand must be ready one cycle earlier (``rules.agu_stall``).  Branches cost a bubble when
+taken and predicted, and ``rules.mispredict_penalty`` per misprediction estimated from the
+edge counts (:meth:`M7Model.site_cycles`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from mcusim.decoder import DIRECT, Block, Insn
+from mcusim.timing.base import address_regs, is_taken, writeback_only
+from mcusim.timing.classify import classify, is_fp_arith, is_memory, is_multiply
+from mcusim.timing.table import CostTable, load_cost_table
+
+__all__ = ["M7Model"]
+
+_SINGLE_ISSUE = frozenset({"div", "load_multiple", "store_multiple", "fp_load_multiple",
+                           "fp_store_multiple", "fp_div", "fp_sqrt", "barrier",
+                           "table_branch", "fp_alu", "fp_mac"})
+_SHIFT_LIKE = frozenset({"sxtb", "sxth", "uxtb", "uxth", "sxtb16", "uxtb16", "sxtab",
+                         "sxtah", "uxtab", "uxtah", "sxtab16", "uxtab16", "ubfx", "sbfx",
+                         "bfi", "bfc"})
+_PLAIN_MUL = frozenset({"mul", "mla", "mls", "smull", "umull", "smlal", "umlal"})
+_DSP_ALU = frozenset({"rev", "rev16", "revsh", "rbit", "ssat", "usat", "ssat16", "usat16",
+                      "qadd", "qsub", "qdadd", "qdsub", "sel", "usad8", "usada8"})
+_WINDOW = 4
+
+
+@dataclass
+class _Sched:
+    """State of the in-order scheduler."""
+
+    end: int = 0                    # first cycle not yet used by an issued group
+    group_cycle: int = -1           # cycle of the open group (one instruction in it)
+    group_insn: Insn | None = None  # the open group's instruction, None if closed
+    ready: dict[str, int] = field(default_factory=dict)
+
+
+class M7Model:
+    """Cycle costs for the Cortex-M7 (see :class:`mcusim.timing.base.CoreModel`).
+
+    Parameters
+    ----------
+    table
+        Cost table; default ``profiles/cores/cortex-m7.toml``.
+
+    Examples
+    --------
+    >>> from mcusim.decoder import Decoder
+    >>> blk = Decoder().decode_block(0, bytes.fromhex("0130 0231"))  # adds r0,#1; adds r1,#2
+    >>> M7Model().block_cycles(blk)
+    (1, 0)
+    """
+
+    def __init__(self, table: CostTable | None = None) -> None:
+        self.table = table or load_cost_table("cortex-m7")
+        r = self.table.rules
+        self._pair_regs = max(1, r["pair_regs"])
+        self._bank_bit = r["load_bank_bit"]
+        self._taken = r["predicted_taken_penalty"]
+        self._mispredict = r["mispredict_penalty"]
+        self._early = r["agu_stall"]
+
+    # -- scheduling --------------------------------------------------------------------
+    def occupancy(self, insn: Insn) -> int:
+        """Issue cycles of ``insn`` (register lists move ``pair_regs`` registers a cycle)."""
+        cls = classify(insn)
+        cost = self.table.classes[cls]
+        if cls.endswith("_multiple"):
+            return max(1, -(-insn.reg_list // self._pair_regs)) + cost.cycles
+        return max(1, cost.cycles + cost.per_reg * insn.reg_list)
+
+    def schedule(self, insns: Sequence[Insn]) -> list[int]:
+        """Cycles attributed to each instruction of ``insns`` run in order from an idle
+        pipeline: the growth of the schedule's end caused by that instruction (0 when it
+        dual-issues in a cycle already counted)."""
+        st = _Sched()
+        return [self._issue(st, insn) for insn in insns]
+
+    def _issue(self, st: _Sched, insn: Insn) -> int:
+        cls = classify(insn)
+        early = address_regs(insn) | (insn.regs_read if _is_shifted(insn) else frozenset())
+        ready = 0
+        for reg in insn.regs_read:
+            t = st.ready.get(reg, 0)
+            if reg in early and t > 0:
+                t += self._early
+            ready = max(ready, t)
+        old_end = st.end
+        older = st.group_insn
+        if (older is not None and ready <= st.group_cycle and self._can_pair(older, insn)):
+            issue = st.group_cycle
+            st.group_insn = None
+            st.end = max(st.end, issue + self.occupancy(insn))
+        else:
+            issue = max(st.end, ready)
+            occ = self.occupancy(insn)
+            st.end = issue + occ
+            single = occ == 1 and cls not in _SINGLE_ISSUE and insn.branch is None
+            st.group_insn = insn if single else None
+            st.group_cycle = issue
+        latency = self.table.classes[cls].latency
+        for reg in insn.regs_write:
+            st.ready[reg] = issue + (1 if writeback_only(insn, reg) and is_memory(insn)
+                                     else latency)
+        return st.end - old_end
+
+    def _can_pair(self, older: Insn, younger: Insn) -> bool:
+        cy = classify(younger)
+        if cy in _SINGLE_ISSUE or is_fp_arith(younger) or is_fp_arith(older):
+            return False
+        if younger.regs_read & older.regs_write or younger.regs_write & older.regs_write:
+            return False
+        if is_memory(older) and is_memory(younger):
+            return self._loads_pair(older, younger)
+        if is_multiply(older) and is_multiply(younger):
+            return False
+        if _is_shifted(older) and _is_shifted(younger):
+            return False
+        return not _is_dsp(younger)
+
+    def _loads_pair(self, a: Insn, b: Insn) -> bool:
+        ca, cb = classify(a), classify(b)
+        if ca not in ("load", "fp_load") or cb not in ("load", "fp_load"):
+            return False
+        if a.mem_index or b.mem_index or a.mem_base != b.mem_base or a.writeback \
+                or b.writeback or a.writes_pc or b.writes_pc:
+            return False
+        bit = self._bank_bit
+        return ((a.mem_disp >> bit) & 1) != ((b.mem_disp >> bit) & 1)
+
+    # -- CoreModel ---------------------------------------------------------------------
+    def block_cycles(self, block: Block) -> tuple[int, ...]:
+        return tuple(self.schedule(block.insns))
+
+    def taken_cycles(self, src: Block, dst: Block) -> int:
+        return self._taken if is_taken(src, dst) else 0
+
+    def pipeline_delta(self, src: Block, dst: Block) -> int:
+        if is_taken(src, dst) or not dst.insns:
+            return 0
+        tail = list(src.insns[-_WINDOW:])
+        head = list(dst.insns[:_WINDOW])
+        joined = sum(self.schedule(tail + head))
+        return joined - sum(self.schedule(tail)) - sum(self.schedule(head))
+
+    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]]) -> int:
+        last = src.insns[-1]
+        if last.branch is None or not successors:
+            return 0
+        taken = [(dst, n) for dst, n in successors if is_taken(src, dst)]
+        if not taken:
+            return 0
+        if last.branch == DIRECT and last.conditional:
+            n_taken = sum(n for _, n in taken)
+            n_fall = sum(n for dst, n in successors if not is_taken(src, dst))
+            misses = min(n_taken, n_fall)
+        elif last.branch == DIRECT:
+            misses = 0
+        else:
+            total = sum(n for _, n in successors)
+            misses = total - max(n for _, n in successors)
+        return self._mispredict * (misses + 1)
+
+    def exit_cycles(self, src: Block) -> int:
+        return self._taken if src.insns[-1].branch is not None else 0
+
+
+def _is_shifted(insn: Insn) -> bool:
+    return insn.shifted or insn.name in _SHIFT_LIKE
+
+
+def _is_dsp(insn: Insn) -> bool:
+    name = insn.name
+    if name in _DSP_ALU or (is_multiply(insn) and name not in _PLAIN_MUL):
+        return True
+    return name.endswith(("8", "16")) and name[:1] in ("s", "q", "u")

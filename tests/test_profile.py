@@ -1,0 +1,194 @@
+"""Profiles of real runs: native counts vs the slow reference, tables, exports, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from mcusim.boards import get_board
+from mcusim.build import FIRMWARE_DIR, build_firmware
+from mcusim.decoder import Decoder
+from mcusim.machine import Machine
+from tests.microbench_util import microbench_sources, run_mb
+
+BOARDS = ["stm32f469i", "stm32f746zg"]
+PROGRAMS = [FIRMWARE_DIR / "microbench" / "mb_programs.c",
+            FIRMWARE_DIR / "basic" / "mcu_dot_s8.c", FIRMWARE_DIR / "basic" / "mcu_rms_f32.c"]
+
+
+@functools.lru_cache(maxsize=None)
+def program_machine(board: str) -> Machine:
+    b = get_board(board)
+    return Machine(b, build_firmware(PROGRAMS, b).elf)
+
+
+def run_program(board: str, name: str, *, trace: bool = False):
+    # A traced call gets a fresh machine: the core's flush of translated code does not make
+    # Unicorn re-translate blocks already run without the trace hook (reported to the lead).
+    if trace:
+        b = get_board(board)
+        m = Machine(b, build_firmware(PROGRAMS, b).elf)
+    else:
+        m = program_machine(board)
+        m.free_all()
+    rng = np.random.default_rng(1)
+    if name == "mb_branchy":
+        return m, m.call(name, 25, m.alloc(4 * 48), 48, trace=trace)
+    if name == "mcu_dot_s8":
+        a = m.place(rng.integers(-128, 128, 200, dtype=np.int8))
+        b = m.place(rng.integers(-128, 128, 200, dtype=np.int8))
+        return m, m.call(name, a, b, 200, trace=trace)
+    x = m.place(rng.standard_normal(50).astype(np.float32))
+    return m, m.call(name, x, 50, trace=trace)
+
+
+def reference_counts(machine: Machine, trace_counts: dict[int, int]) -> dict[int, int]:
+    """Per-instruction executions from the Python code hook, plus the IT-block instructions
+    whose condition failed (Unicorn does not report them; the core spends a cycle on each):
+    every instruction predicated by an IT executes as often as the IT itself."""
+    dec = Decoder()
+    ref = dict(trace_counts)
+    for addr, n in trace_counts.items():
+        insn = dec.decode_one(addr, machine.read_bytes(addr, 4))
+        a = addr + insn.size
+        for _ in range(insn.it_count):
+            ref[a] = n
+            a += dec.decode_one(a, machine.read_bytes(a, 4)).size
+    return ref
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("name", ["mb_branchy", "mcu_dot_s8", "mcu_rms_f32"])
+def test_native_counts_equal_reference_count(board: str, name: str) -> None:
+    m, r = run_program(board, name, trace=True)
+    prof = m.profile(r)
+    tab = prof.instructions_table()
+    native = dict(zip(tab["address"].tolist(), tab["executions"].tolist()))
+    assert native == reference_counts(m, r.trace_counts)
+    assert prof.instructions == r.instructions == sum(native.values())
+
+
+@pytest.mark.parametrize("board", ["stm32f407-16mhz", "stm32f746zg"])
+@pytest.mark.parametrize("func", ["mb_it", "mb_tbb", "mb_b_alternating", "mb_call"])
+def test_native_counts_equal_reference_on_microbenchmarks(board: str, func: str) -> None:
+    b = get_board(board)
+    m = Machine(b, build_firmware(microbench_sources(), b).elf)     # fresh: see run_program
+    buf = m.alloc(64)
+    m.write(buf, np.full(16, buf, dtype=np.uint32))
+    r = m.call(func, 7, buf, trace=True)
+    tab = m.profile(r).instructions_table()
+    native = dict(zip(tab["address"].tolist(), tab["executions"].tolist()))
+    assert native == reference_counts(m, r.trace_counts)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_tables_add_up(board: str) -> None:
+    m, r = run_program(board, "mb_branchy")
+    prof = m.profile(r)
+    assert prof.cycles == sum(prof.breakdown.values()) > prof.instructions // 2
+    assert prof.cpi == pytest.approx(prof.cycles / prof.instructions)
+    assert prof.latency_us == pytest.approx(prof.cycles / get_board(board).clock_hz * 1e6)
+    funcs = prof.functions().set_index("name")
+    assert funcs["self_cycles"].sum() == prof.cycles
+    assert funcs["instructions"].sum() == prof.instructions
+    assert prof.instructions_table()["cycles"].sum() == prof.cycles
+    assert prof.lines()["cycles"].sum() == prof.cycles
+    # calls from BL edges; the entry's inclusive cost is the whole run
+    calls = prof.call_edges()
+    assert calls[("mb_branchy", "mb_collatz_steps")] == 25
+    assert calls[("mb_branchy", "mb_insertion_sort")] == 1
+    assert funcs.at["mb_branchy", "inclusive_cycles"] == prof.cycles
+    assert funcs.at["mb_insertion_sort", "inclusive_cycles"] == \
+        funcs.at["mb_insertion_sort", "self_cycles"]
+    lines = prof.lines()
+    assert (lines["file"].str.endswith("mb_programs.c")).any()
+
+
+def test_leaf_call_inclusive_on_microbenchmark() -> None:
+    result, prof = run_mb("stm32f407-16mhz", "mb_call", 10)
+    funcs = prof.functions().set_index("name")
+    assert prof.call_edges() == {("mb_call", "mb_leaf"): 10}
+    assert funcs.at["mb_leaf", "self_cycles"] == 10 * 3          # bx lr: 1 + P(2)
+    assert funcs.at["mb_call", "inclusive_cycles"] == prof.cycles
+
+
+def test_annotate_lists_every_instruction_with_cycles() -> None:
+    m, r = run_program("stm32f469i", "mb_branchy")
+    prof = m.profile(r)
+    text = prof.annotate("mb_collatz_steps")
+    tab = prof.instructions_table()
+    part = tab[tab["function"] == "mb_collatz_steps"]
+    for addr, cyc in zip(part["address"], part["cycles"]):
+        assert re.search(rf"\|\s+{cyc}\s+\|.*{addr:x}:", text)
+    assert "not executed" in prof.annotate("no_such_function")
+
+
+@pytest.mark.skipif(shutil.which("callgrind_annotate") is None,
+                    reason="valgrind's callgrind_annotate not installed")
+def test_callgrind_annotate_reads_export(tmp_path) -> None:
+    m, r = run_program("stm32f469i", "mb_branchy")
+    prof = m.profile(r)
+    path = tmp_path / "out.callgrind"
+    prof.write_callgrind(path)
+    out = subprocess.run(["callgrind_annotate", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    num = r"([\d,]+)"
+    totals = re.search(rf"{num}\s+\([\d.]+%\)\s+{num}\s+\([\d.]+%\)\s+PROGRAM TOTALS", out)
+    assert totals is not None, out
+    assert int(totals[1].replace(",", "")) == prof.cycles
+    assert int(totals[2].replace(",", "")) == prof.instructions
+    listed = {}
+    for cyc, ins, fn in re.findall(rf"^\s*{num}\s+\([^)]*\)\s+{num}\s+\([^)]*\)\s+\S*?:(\w+)",
+                                   out, re.M):
+        listed[fn] = (int(cyc.replace(",", "")), int(ins.replace(",", "")))
+    funcs = prof.functions()
+    expected = {n: (int(c), int(i)) for n, c, i in
+                zip(funcs["name"], funcs["self_cycles"], funcs["instructions"])}
+    assert listed == expected
+
+
+def test_csv_json_and_plot_exports(tmp_path) -> None:
+    import pandas as pd
+
+    m, r = run_program("stm32f746zg", "mcu_dot_s8")
+    prof = m.profile(r)
+    prof.to_csv(tmp_path / "p.csv")
+    df = pd.read_csv(tmp_path / "p.csv")
+    assert df["cycles"].sum() == prof.cycles and len(df) == len(prof.instructions_table())
+    obj = json.loads(prof.to_json(tmp_path / "p.json"))
+    assert obj["board"] == "stm32f746zg" and obj["core"] == "cortex-m7"
+    assert obj["cycles"] == prof.cycles and obj["clock_hz"] == 216_000_000
+    assert {"name", "self_cycles", "inclusive_cycles", "instructions"} <= set(obj["functions"][0])
+    prof.plot(tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_profile_json(tmp_path, capsys) -> None:
+    from mcusim.commands import profile as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.register(parser.add_subparsers())
+    srcs = [str(p) for p in microbench_sources()]
+    args = parser.parse_args(["profile", *srcs, "--board", "stm32f407-16mhz", "--call",
+                              "mb_alu", "10", "zeros:uint32:16", "--json",
+                              "--callgrind", str(tmp_path / "cg"), "--csv",
+                              str(tmp_path / "c.csv")])
+    assert args.func(args) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["cycles"] == 10 * 18 + 9 + 3 and obj["instructions"] == 181
+    assert obj["board"] == "stm32f407-16mhz" and obj["core"] == "cortex-m4"
+    assert obj["latency_us"] == pytest.approx(obj["cycles"] / 16.0)
+    assert obj["functions"][0]["name"] == "mb_alu"
+    assert (tmp_path / "cg").exists() and (tmp_path / "c.csv").exists()
+    args = parser.parse_args(["profile", *srcs, "-b", "stm32f407-16mhz", "--call", "mb_call",
+                              "3", "0", "--annotate", "mb_leaf", "--top", "5"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "mb_leaf" in out and "bx lr" in out and "cycles" in out
