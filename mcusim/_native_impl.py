@@ -14,8 +14,8 @@ from numba.extending import intrinsic
 from mcusim.native import (
     BLOCK_FIELDS, EDGE_FIELDS, H_BLOCKS, H_BLOCKS_OFF, H_BUDGET, H_CUR, H_DCACHE, H_ECAP,
     H_EDGES_OFF, H_ENTRY, H_FN_READ, H_FN_STOP, H_ICACHE, H_INSNS, H_NRANGES, H_PREV,
-    H_RANGES, H_SCRATCH, H_STOPPED, H_TCAP, H_TICK, SCRATCH_WORDS, STOP_BLOCK_TABLE,
-    STOP_BUDGET, STOP_EDGE_TABLE,
+    H_FAULT_ADDR, H_RANGES, H_SCRATCH, H_STOPPED, H_TCAP, H_TICK, SCRATCH_WORDS,
+    STOP_BLOCK_TABLE, STOP_BUDGET, STOP_EDGE_TABLE, STOP_FLASH_WRITE,
 )
 
 _STATE_LEN = 1 << 40  # carray needs a length; bounds are never checked in nopython code
@@ -58,6 +58,28 @@ def _call_read(typingctx, fn, uch, address, base, word, size):
         ptr = builder.inttoptr(args[0], fnty.as_pointer())
         dest_ptr = builder.bitcast(builder.gep(args[3], [args[4]]), cgutils.voidptr_t)
         return builder.call(ptr, [args[1], args[2], dest_ptr, args[5]])
+
+    return sig, codegen
+
+
+@intrinsic
+def _u64_ptr(typingctx, addr):
+    """An integer address as a ``uint64 *``."""
+    sig = types.CPointer(types.uint64)(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+
+    return sig, codegen
+
+
+@intrinsic
+def _u8_ptr(typingctx, addr):
+    """An integer address as a ``uint8 *``."""
+    sig = types.CPointer(types.uint8)(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
 
     return sig, codegen
 
@@ -227,15 +249,9 @@ def block_hook(uch, address, size, user_data):
         _call_stop(st[H_FN_STOP], uch)
 
 
-_MEM_SIG = types.void(types.voidptr, types.int32, types.uint64, types.int32, types.int64,
-                      types.CPointer(types.uint64))
-
-
-@cfunc(_MEM_SIG, nopython=True, cache=True)
-def mem_read_hook(uch, access, address, size, value, user_data):
-    st = carray(user_data, (_STATE_LEN,))
-    if not _in_wait_range(st, address):
-        return
+@njit(cache=True, inline="always")
+def _data_read(st, address):
+    """Charge a data read of wait-state memory to the current block, through the D-cache."""
     row = st[H_BLOCKS_OFF] + st[H_CUR] * np.uint64(BLOCK_FIELDS)
     st[row + np.uint64(5)] += _1
     lshift = st[H_DCACHE + 2]
@@ -243,3 +259,34 @@ def mem_read_hook(uch, access, address, size, value, user_data):
         lshift = _4
     if _fetch(st, H_DCACHE, address >> lshift):
         st[row + np.uint64(6)] += _1
+
+
+# MMIO callbacks for the data part of Flash.  ``desc`` is a small uint64 array:
+# [state address, host address of the mapped bytes, emulated base address].
+_MMIO_READ_SIG = types.uint64(types.voidptr, types.uint64, types.uint32,
+                              types.CPointer(types.uint64))
+
+
+@cfunc(_MMIO_READ_SIG, nopython=True, cache=True)
+def mmio_read(uch, offset, size, desc):
+    st = carray(_u64_ptr(desc[0]), (_STATE_LEN,))
+    host = carray(_u8_ptr(desc[1] + offset), (8,))
+    value = _0
+    for i in range(size):
+        value |= np.uint64(host[i]) << np.uint64(8 * i)
+    _data_read(st, desc[2] + offset)
+    return value
+
+
+_MMIO_WRITE_SIG = types.void(types.voidptr, types.uint64, types.uint32, types.uint64,
+                             types.CPointer(types.uint64))
+
+
+@cfunc(_MMIO_WRITE_SIG, nopython=True, cache=True)
+def mmio_write(uch, offset, size, value, desc):
+    """A store to Flash: record the address and stop (the machine raises FlashWriteFault)."""
+    st = carray(_u64_ptr(desc[0]), (_STATE_LEN,))
+    if st[H_STOPPED] == _0:
+        st[H_STOPPED] = np.uint64(STOP_FLASH_WRITE)
+        st[H_FAULT_ADDR] = desc[2] + offset
+    _call_stop(st[H_FN_STOP], uch)

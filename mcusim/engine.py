@@ -155,9 +155,15 @@ class Engine:
         """Register a compiled block callback (C address) with ``state`` as user data."""
         self._add_native(uc.UC_HOOK_BLOCK, address, state, 1, 0)
 
-    def add_native_read_hook(self, address: int, state: np.ndarray, begin: int, end: int) -> None:
-        """Register a compiled data-read callback for ``[begin, end]``."""
-        self._add_native(uc.UC_HOOK_MEM_READ, address, state, begin, end)
+    def map_mmio(self, start: int, size: int, read_cb: int, write_cb: int,
+                 user_data: np.ndarray) -> None:
+        """Map ``[start, start + size)`` as MMIO served by compiled callbacks (C addresses)."""
+        ptr = ctypes.c_void_p(user_data.ctypes.data)
+        status = uclib.uc_mmio_map(self.uc._uch, ctypes.c_uint64(start), ctypes.c_uint64(size),
+                                   ctypes.c_void_p(read_cb), ptr, ctypes.c_void_p(write_cb), ptr)
+        if status != 0:
+            raise RuntimeError(f"uc_mmio_map failed with status {status}")
+        self._buffers.append(user_data)
 
     def _add_native(self, kind: int, address: int, state: np.ndarray, begin: int, end: int) -> None:
         handle = ctypes.c_size_t()
@@ -192,7 +198,7 @@ class Engine:
 
     def flush_translations(self) -> None:
         """Drop translated code (needed after hooks change or code memory is rewritten)."""
-        self.uc.ctl_remove_cache(0, 0xFFFFFFFF)
+        self.uc.ctl_flush_tb()
 
     # -- running ------------------------------------------------------------------------
     def _on_interrupt(self, _uc: uc.Uc, intno: int, _data: object) -> None:

@@ -143,10 +143,15 @@ class Machine:
     warm_caches
         Keep the cache models' contents between calls (a warm accelerator); when False each
         call starts cold.
+    cyccnt
+        Serve reads of DWT CYCCNT with the modelled cycles.  ``None`` (default): only when
+        the image contains the DWT address (a Python memory hook slows every load, so it is
+        not installed for firmware that never reads the counter).
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
-                 budget: int = DEFAULT_BUDGET, warm_caches: bool = False) -> None:
+                 budget: int = DEFAULT_BUDGET, warm_caches: bool = False,
+                 cyccnt: bool | None = None) -> None:
         self.board = get_board(board)
         self.image: LoadedImage = load_elf(elf)
         self.counting = counting
@@ -154,27 +159,56 @@ class Machine:
         self.warm_caches = warm_caches
         self.engine = eng.Engine(self.board.core)
         self._regions: dict[str, _Region] = {}
+        self._state: np.ndarray | None = self._new_state() if counting else None
+        self._cyccnt_offset = 0
         self._map_memory()
         self._check_fits()
         self._load_image()
         self._stack_top, self._stack_bottom = self._find_stack()
-        self._state: np.ndarray | None = None
-        self._cyccnt_offset = 0
         if counting:
-            self._install_hooks()
+            self._install_hooks(cyccnt)
 
     # -- set-up -------------------------------------------------------------------------
+    def _code_bytes(self, flash: MemoryRegion) -> int:
+        """Bytes at the start of ``flash`` (and its aliases) that hold executable sections,
+        rounded up to the 1 KiB page; the rest of the region is data."""
+        views = [r for r in self.board.regions if r is flash or r.alias_of == flash.name]
+        end = 0
+        for sec in self.image.sections:
+            for view in views:
+                if sec.executable and view.contains(sec.address):
+                    end = max(end, sec.address + sec.size - view.start)
+        return min(flash.size, (end + 1023) & ~1023)
+
+    def _map_flash(self, spec: MemoryRegion, mem: np.ndarray, code: int) -> None:
+        """Code part as plain read-only memory; with counting, the data part as MMIO whose
+        native callbacks model the data cache and catch stores."""
+        if self._state is None or spec.wait_states == 0 or code >= spec.size:
+            self.engine.map(spec.start, mem, writable=False)
+            return
+        if code:
+            self.engine.map(spec.start, mem[:code], writable=False)
+        _, read_cb, write_cb = native.hook_addresses()
+        desc = native.mmio_descriptor(self._state, mem[code:], spec.start + code)
+        self.engine.map_mmio(spec.start + code, spec.size - code, read_cb, write_cb, desc)
+
     def _map_memory(self) -> None:
         for spec in self.board.regions:
             if spec.alias_of:
                 continue
             mem = _aligned_buffer(spec.size)
-            self.engine.map(spec.start, mem, writable=spec.kind == "ram")
+            if spec.kind == "flash":
+                self._map_flash(spec, mem, self._code_bytes(spec))
+            else:
+                self.engine.map(spec.start, mem, writable=True)
             self._regions[spec.name] = _Region(spec, mem, spec.start)
         for spec in self.board.regions:
             if spec.alias_of:
                 target = self._regions[spec.alias_of]
-                self.engine.map(spec.start, target.mem, writable=target.spec.kind == "ram")
+                if target.spec.kind == "flash":
+                    self._map_flash(spec, target.mem, self._code_bytes(target.spec))
+                else:
+                    self.engine.map(spec.start, target.mem, writable=True)
         if self.board.region_at(SCS_START) is None:
             self._scs = _aligned_buffer(SCS_SIZE)
             self.engine.map(SCS_START, self._scs, writable=True, executable=False)
@@ -245,8 +279,7 @@ class Machine:
             top = region.end
         return top & ~7, max(region.start, top - 16 * 1024)
 
-    def _install_hooks(self) -> None:
-        block_hook, read_hook = native.hook_addresses()
+    def _new_state(self) -> np.ndarray:
         fn_stop, fn_read = self.engine.native_functions()
         wait = [(r.start, r.end) for r in self.board.regions if r.wait_states > 0]
         icache = dcache = None
@@ -254,14 +287,23 @@ class Machine:
             if r.wait_states > 0:
                 icache = icache or self._geometry(r.icache)
                 dcache = dcache or self._geometry(r.dcache)
-        code_bytes = sum(r.size for r in self.board.regions if not r.alias_of)
-        self._state = native.new_state(code_bytes=min(code_bytes, 1 << 21), budget=self.budget,
-                                       fn_stop=fn_stop, fn_read=fn_read, wait_ranges=wait,
-                                       icache=icache, dcache=dcache)
+        # At most one block starts per halfword of code; size the tables from the image.
+        code_bytes = sum(sec.size for sec in self.image.sections if sec.executable)
+        return native.new_state(code_bytes=max(code_bytes, 16 * 1024), budget=self.budget,
+                                fn_stop=fn_stop, fn_read=fn_read, wait_ranges=wait,
+                                icache=icache, dcache=dcache)
+
+    def _uses_dwt(self) -> bool:
+        """Whether the image holds the address of DWT CTRL/CYCCNT (a literal or constant)."""
+        words = {struct.pack("<I", a) for a in (DWT_CYCCNT - 4, DWT_CYCCNT)}
+        return any(w in seg.data for seg in self.image.segments for w in words)
+
+    def _install_hooks(self, cyccnt: bool | None) -> None:
+        block_hook, _, _ = native.hook_addresses()
         self.engine.add_native_block_hook(block_hook, self._state)
-        for lo, hi in wait:
-            self.engine.add_native_read_hook(read_hook, self._state, lo, hi - 1)
-        if self.board.region_at(DWT_CYCCNT) is None:
+        if cyccnt is None:
+            cyccnt = self._uses_dwt()
+        if cyccnt and self.board.region_at(DWT_CYCCNT) is None:
             self.engine.add_access_hook(DWT_CYCCNT, DWT_CYCCNT + 3, self._on_cyccnt_read,
                                         self._on_cyccnt_write)
 
@@ -567,6 +609,15 @@ class Machine:
                 return BudgetExhausted(
                     f"instruction budget of {budget} exhausted (runaway loop?)",
                     fault="budget exhausted", instructions=instructions, **where)
+            if why == native.STOP_FLASH_WRITE:
+                block = native.current_block(self._state)
+                func, line = self.image.location(block)
+                where.update(function=func, line=line, block=block)
+                addr = native.fault_address(self._state)
+                region = self._region_of(addr)
+                return FlashWriteFault(
+                    f"write to read-only memory{f' ({region.name})' if region else ''}",
+                    fault="write to flash", address=addr, **where)
             if why in (native.STOP_BLOCK_TABLE, native.STOP_EDGE_TABLE):
                 return MachineError("the native block table is full", **where)
             return BudgetExhausted("emulation stopped before the call finished",

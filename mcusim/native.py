@@ -14,7 +14,13 @@ pointer) and never call back into Python:
   branch counts, call edges and the fall-through pairs the timing model needs;
 * set-associative LRU models of the instruction-fetch cache and the data cache in front of
   the wait-state memories (the STM32F4 ART accelerator, the Cortex-M7 L1 caches), so that
-  only misses are charged the Flash wait states;
+  only misses are charged the Flash wait states.  Instruction fetches are modelled per
+  block; data reads are seen through *MMIO callbacks* on the data part of Flash (everything
+  above the code: ``.rodata``, ``.data``'s load image, host-placed weights), because a
+  Unicorn memory hook -- even a native one on a small range -- sends every load of the whole
+  program through Unicorn's slow path, while an MMIO mapping slows only the loads that go
+  there.  Literal pools inside ``.text`` stay in the fast mapping and are costed by the core
+  model (treated as data-cache hits);
 * the instruction budget: when the executed instructions reach it the hook calls
   ``uc_emu_stop``.
 
@@ -57,6 +63,7 @@ H_NRANGES = 15        # number of wait-state ranges
 H_ICACHE = 16
 H_DCACHE = 24
 H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
+H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 HEADER = 64
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
@@ -66,6 +73,7 @@ EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
 STOP_BUDGET = 1
 STOP_BLOCK_TABLE = 2
 STOP_EDGE_TABLE = 3
+STOP_FLASH_WRITE = 4
 
 BLOCK_DTYPE = np.dtype([
     ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
@@ -267,16 +275,34 @@ def executed_instructions(state: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------
 # The compiled hooks.
 
+def current_block(state: np.ndarray) -> int:
+    """Start address of the block being executed when the run stopped."""
+    row = int(state[H_BLOCKS_OFF]) + int(state[H_CUR]) * BLOCK_FIELDS
+    return max(0, int(state[row]) - 1)
+
+
+def fault_address(state: np.ndarray) -> int:
+    """The Flash address a store targeted (after :data:`STOP_FLASH_WRITE`)."""
+    return int(state[H_FAULT_ADDR])
+
+
+def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarray:
+    """The user data of the MMIO callbacks for host bytes ``host`` mapped at ``base``."""
+    return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
+
+
 @cache
-def hook_addresses() -> tuple[int, int]:
+def hook_addresses() -> tuple[int, int, int]:
     """Compile (or load from numba's cache) the hooks; return their C addresses.
 
     Returns
     -------
-    (block_hook, mem_read_hook)
-        Addresses of ``void block(uc_engine*, uint64_t addr, uint32_t size, void*)`` and
-        ``void mem_read(uc_engine*, int type, uint64_t addr, int size, int64_t value, void*)``.
+    (block_hook, mmio_read, mmio_write)
+        Addresses of ``void block(uc_engine*, uint64_t addr, uint32_t size, void*)``,
+        ``uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void*)`` and
+        ``void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void*)``.
     """
     from mcusim import _native_impl
 
-    return _native_impl.block_hook.address, _native_impl.mem_read_hook.address
+    return (_native_impl.block_hook.address, _native_impl.mmio_read.address,
+            _native_impl.mmio_write.address)

@@ -23,7 +23,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "profile", help="cycle profile of a firmware run (by function, line, instruction)",
         description="Run firmware under emulation with cycle accounting and report total "
-                    "cycles, latency at the board clock and where the cycles go.",
+                    "cycles, latency at the board clock and where the cycles go (by "
+                    "function, source line and instruction).\n\n"
+                    "examples:\n"
+                    "  mcusim profile fw.elf --board stm32f469i --call mcu_dot_s8 "
+                    "buf:int8:1,2,3 buf:int8:4,5,6 3\n"
+                    "  mcusim profile fw.elf -b stm32f746zg --call f 100 --annotate f "
+                    "--callgrind out.cg --plot cycles.png\n"
+                    "  mcusim profile firmware/basic/mcu_dot_s8.c -b stm32f407-16mhz "
+                    "--call mcu_dot_s8 buf:int8:1,2 buf:int8:3,4 2 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("elf", metavar="ELF",
                    help="firmware ELF (or .c/.S sources, built for the board first)",
