@@ -1,0 +1,56 @@
+/**
+ * @file mnn_depthwise_conv_3x3_s8.c
+ * @brief int8 depthwise convolution specialised for 3x3 filters (padding <= 1).
+ *
+ * Interior pixels run the window with constant bounds (fully unrolled by the compiler);
+ * only border pixels clip the window.
+ */
+#include "mnn_s8_internal.h"
+
+mnn_status mnn_depthwise_conv_3x3_s8(const mnn_context *ctx, const mnn_conv_params *params,
+                                     const mnn_per_channel_quant *quant,
+                                     const mnn_dims *input_dims, const int8_t *input,
+                                     const mnn_dims *filter_dims, const int8_t *filter,
+                                     const int32_t *bias, const mnn_dims *output_dims,
+                                     int8_t *output)
+{
+    (void)ctx;
+    const mnn_status st = mnn_s8_check_conv(params, quant, input_dims, input, filter_dims,
+                                            filter, bias, output_dims, output, 1);
+    if (st != MNN_OK) {
+        return st;
+    }
+    if (filter_dims->h != 3 || filter_dims->w != 3 || params->padding.h > 1 ||
+        params->padding.w > 1) {
+        return MNN_ARG_ERROR;
+    }
+    const int32_t c = input_dims->c;
+    const int32_t row_stride = input_dims->w * c;
+    const mnn_s8_out o = {bias, quant->multiplier, quant->shift, params->output_offset,
+                          params->activation.min, params->activation.max};
+    int8_t *out = output;
+
+    for (int32_t b = 0; b < input_dims->n; b++) {
+        const int8_t *in = input + (size_t)b * input_dims->h * row_stride;
+        for (int32_t oy = 0; oy < output_dims->h; oy++) {
+            const int32_t y = oy * params->stride.h - params->padding.h;
+            int32_t ky0, ky1;
+            mnn_s8_clip_window(y, 3, input_dims->h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < output_dims->w; ox++) {
+                const int32_t x = ox * params->stride.w - params->padding.w;
+                int32_t kx0, kx1;
+                mnn_s8_clip_window(x, 3, input_dims->w, &kx0, &kx1);
+                const int8_t *ip = in + (y + ky0) * row_stride + (x + kx0) * c;
+                if (ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+                    mnn_s8_dw_pixel(ip, row_stride, filter, 3, c, 0, 3, 0, 3,
+                                    params->input_offset, &o, out);
+                } else {
+                    mnn_s8_dw_pixel(ip, row_stride, filter, 3, c, ky0, ky1, kx0, kx1,
+                                    params->input_offset, &o, out);
+                }
+                out += c;
+            }
+        }
+    }
+    return MNN_OK;
+}

@@ -1,0 +1,57 @@
+/**
+ * @file mnn_s8_check_conv.c
+ * @brief Shared argument validation of the s8 convolution kernels (internal).
+ */
+#include "mnn_s8_internal.h"
+
+static int32_t dims_positive(const mnn_dims *d)
+{
+    return d->n >= 1 && d->h >= 1 && d->w >= 1 && d->c >= 1;
+}
+
+static int32_t out_size(int32_t in, int32_t pad, int32_t k, int32_t stride)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+mnn_status mnn_s8_check_conv(const mnn_conv_params *params, const mnn_per_channel_quant *quant,
+                             const mnn_dims *input_dims, const int8_t *input,
+                             const mnn_dims *filter_dims, const int8_t *filter,
+                             const int32_t *bias, const mnn_dims *output_dims,
+                             const int8_t *output, int32_t depthwise)
+{
+    if (params == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL ||
+        input_dims == NULL || input == NULL || filter_dims == NULL || filter == NULL ||
+        bias == NULL || output_dims == NULL || output == NULL) {
+        return MNN_ARG_ERROR;
+    }
+    if (!dims_positive(input_dims) || !dims_positive(filter_dims) || !dims_positive(output_dims)) {
+        return MNN_ARG_ERROR;
+    }
+    if (params->stride.h < 1 || params->stride.w < 1 || params->padding.h < 0 ||
+        params->padding.w < 0 || params->padding.h >= filter_dims->h ||
+        params->padding.w >= filter_dims->w || params->dilation.h != 1 ||
+        params->dilation.w != 1) {
+        return MNN_ARG_ERROR;
+    }
+    if (params->input_offset < -127 || params->input_offset > 128 ||
+        params->output_offset < -128 || params->output_offset > 127 ||
+        params->activation.min < -128 || params->activation.max > 127 ||
+        params->activation.min > params->activation.max) {
+        return MNN_ARG_ERROR;
+    }
+    if (filter_dims->c != input_dims->c || output_dims->n != input_dims->n) {
+        return MNN_ARG_ERROR;
+    }
+    if (depthwise ? (filter_dims->n != 1 || output_dims->c != input_dims->c)
+                  : (output_dims->c != filter_dims->n)) {
+        return MNN_ARG_ERROR;
+    }
+    if (input_dims->h + 2 * params->padding.h < filter_dims->h ||
+        input_dims->w + 2 * params->padding.w < filter_dims->w ||
+        output_dims->h != out_size(input_dims->h, params->padding.h, filter_dims->h, params->stride.h) ||
+        output_dims->w != out_size(input_dims->w, params->padding.w, filter_dims->w, params->stride.w)) {
+        return MNN_ARG_ERROR;
+    }
+    return MNN_OK;
+}

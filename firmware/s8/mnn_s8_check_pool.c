@@ -1,0 +1,34 @@
+/**
+ * @file mnn_s8_check_pool.c
+ * @brief Shared argument validation of the s8 pooling kernels (internal).
+ */
+#include "mnn_s8_internal.h"
+
+mnn_status mnn_s8_check_pool(const mnn_pool_params *params, const mnn_dims *input_dims,
+                             const int8_t *input, const mnn_dims *output_dims,
+                             const int8_t *output)
+{
+    if (params == NULL || input_dims == NULL || input == NULL || output_dims == NULL ||
+        output == NULL) {
+        return MNN_ARG_ERROR;
+    }
+    const mnn_dims *i = input_dims;
+    const mnn_dims *o = output_dims;
+    if (i->n < 1 || i->h < 1 || i->w < 1 || i->c < 1 || o->n != i->n || o->c != i->c) {
+        return MNN_ARG_ERROR;
+    }
+    if (params->stride.h < 1 || params->stride.w < 1 || params->filter.h < 1 ||
+        params->filter.w < 1 || params->padding.h < 0 || params->padding.w < 0 ||
+        params->padding.h >= params->filter.h || params->padding.w >= params->filter.w ||
+        params->activation.min < -128 || params->activation.max > 127 ||
+        params->activation.min > params->activation.max) {
+        return MNN_ARG_ERROR;
+    }
+    if (i->h + 2 * params->padding.h < params->filter.h ||
+        i->w + 2 * params->padding.w < params->filter.w ||
+        o->h != (i->h + 2 * params->padding.h - params->filter.h) / params->stride.h + 1 ||
+        o->w != (i->w + 2 * params->padding.w - params->filter.w) / params->stride.w + 1) {
+        return MNN_ARG_ERROR;
+    }
+    return MNN_OK;
+}
