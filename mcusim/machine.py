@@ -118,6 +118,10 @@ class _Region:
     mem: np.ndarray
     free: int  # first free address for host buffers
     buffers: list[Buffer] = field(default_factory=list)
+    # Contiguous RAM regions (SRAM1/2/3 of the F469) share one host buffer, so a host buffer
+    # or an access may span them as it can on the chip.
+    group_mem: np.ndarray | None = None
+    group_start: int = 0
 
 
 def _aligned_buffer(size: int) -> np.ndarray:
@@ -192,16 +196,32 @@ class Machine:
         desc = native.mmio_descriptor(self._state, mem[code:], spec.start + code)
         self.engine.map_mmio(spec.start + code, spec.size - code, read_cb, write_cb, desc)
 
+    def _ram_groups(self) -> list[list[MemoryRegion]]:
+        rams = sorted((r for r in self.board.regions if r.kind == "ram" and not r.alias_of),
+                      key=lambda r: r.start)
+        groups: list[list[MemoryRegion]] = []
+        for r in rams:
+            if groups and groups[-1][-1].end == r.start:
+                groups[-1].append(r)
+            else:
+                groups.append([r])
+        return groups
+
     def _map_memory(self) -> None:
+        for group in self._ram_groups():
+            gmem = _aligned_buffer(group[-1].end - group[0].start)
+            for spec in group:
+                mem = gmem[spec.start - group[0].start:spec.end - group[0].start]
+                self.engine.map(spec.start, mem, writable=True)
+                self._regions[spec.name] = _Region(spec, mem, spec.start, group_mem=gmem,
+                                                   group_start=group[0].start)
         for spec in self.board.regions:
-            if spec.alias_of:
+            if spec.alias_of or spec.kind != "flash":
                 continue
             mem = _aligned_buffer(spec.size)
-            if spec.kind == "flash":
-                self._map_flash(spec, mem, self._code_bytes(spec))
-            else:
-                self.engine.map(spec.start, mem, writable=True)
-            self._regions[spec.name] = _Region(spec, mem, spec.start)
+            self._map_flash(spec, mem, self._code_bytes(spec))
+            self._regions[spec.name] = _Region(spec, mem, spec.start, group_mem=mem,
+                                               group_start=spec.start)
         for spec in self.board.regions:
             if spec.alias_of:
                 target = self._regions[spec.alias_of]
@@ -333,12 +353,23 @@ class Machine:
     # -- memory access ------------------------------------------------------------------
     def _view(self, address: int, size: int) -> np.ndarray:
         region = self._region_of(address)
-        if region is None or address + size > region.end:
-            raise MachineError("host access outside the board's memory", address=address,
-                               size=size, board=self.board.name)
-        target = self._regions[region.alias_of or region.name]
-        off = address - region.start
-        return target.mem[off:off + size]
+        if region is not None:
+            target = self._regions[region.alias_of or region.name]
+            off = address - region.start + target.spec.start - target.group_start
+            if off + size <= len(target.group_mem):
+                return target.group_mem[off:off + size]
+        raise MachineError("host access outside the board's memory", address=address,
+                           size=size, board=self.board.name)
+
+    def _extent(self, reg: _Region) -> int:
+        """End of the free space from ``reg.free``: the region's end, extended over the
+        following contiguous regions as long as they hold nothing."""
+        end = reg.spec.end
+        for other in sorted(self._regions.values(), key=lambda r: r.spec.start):
+            if other.group_mem is reg.group_mem and other.spec.start == end \
+                    and other.free == other.spec.start and not other.buffers:
+                end = other.spec.end
+        return end
 
     def _host_write(self, address: int, data: bytes) -> None:
         self._view(address, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
@@ -375,9 +406,9 @@ class Machine:
             candidates = [region]
         for name in candidates:
             reg = self._regions.get(name)
-            if reg and reg.free + nbytes + 2 * REDZONE + 8 <= reg.spec.end:
+            if reg and reg.free + nbytes + 2 * REDZONE + 8 <= self._extent(reg):
                 return reg
-        free = {n: self._regions[n].spec.end - self._regions[n].free for n in candidates
+        free = {n: self._extent(self._regions[n]) - self._regions[n].free for n in candidates
                 if n in self._regions}
         raise MachineError(f"no room for {nbytes} bytes in {region} of {self.board.name}",
                            free=", ".join(f"{k}: {v} B" for k, v in free.items()))
@@ -417,6 +448,10 @@ class Machine:
         if nbytes:
             self._view(start, nbytes)[:] = fill
         reg.free = start + nbytes + zone
+        for other in self._regions.values():   # a buffer spanning into contiguous regions
+            if other.group_mem is reg.group_mem and other.spec.start < reg.free \
+                    and other.spec.start > reg.spec.start:
+                other.free = max(other.free, min(reg.free, other.spec.end))
         name = name or f"buf{sum(len(r.buffers) for r in self._regions.values())}"
         reg.buffers.append(Buffer(name, start, nbytes, reg.spec.name) if guard else
                            Buffer(name, start, nbytes, ""))

@@ -159,3 +159,18 @@ def test_dwt_cyccnt_reads_the_modelled_cycles(board):
     direct = m.profile(m.call("work", data, 500)).cycles
     # block granularity and the call/return around work() make the two differ by a few cycles
     assert abs(measured - direct) <= 0.02 * direct + 20
+
+
+def test_buffers_span_contiguous_sram_regions():
+    from mcusim.boards import get_board
+    from mcusim.build import FIRMWARE_DIR, build_firmware
+
+    board = get_board("stm32f469i")   # SRAM1 (160 KiB) + SRAM2 (32 KiB) + SRAM3 (128 KiB)
+    m = Machine(board, build_firmware([FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"], board).elf)
+    big = np.ones(250 * 1024, dtype=np.int8)
+    addr = m.place(big)
+    assert board.region_at(addr).name == "sram1"
+    assert board.region_at(addr + big.nbytes - 1).name == "sram3"
+    assert m.call("mcu_dot_s8", addr, addr, big.nbytes).return_value == big.nbytes
+    with pytest.raises(MachineError, match="no room"):
+        m.alloc(100 * 1024, "sram2")          # taken by the spanning buffer
