@@ -20,21 +20,19 @@ Usage: ``python benchmarks/emulation_speed.py [--board stm32f469i] [--repeat 3]`
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from _readme import README, write_section
 from mcusim.boards import get_board
 from mcusim.build import FIRMWARE_DIR, build_firmware
 from mcusim.machine import Machine
 from mcusim.profile import build_profile  # noqa: F401  (import time is not set-up time)
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [FIRMWARE_DIR / "microbench" / "mb_programs.c"]
-START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 
 
 def _workloads(m: Machine) -> dict[str, Callable[[], object]]:
@@ -119,13 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in setup.items():
         print(f"setup: {k}: {v * 1000:.0f} ms")
     text = table(rows, setup, args.board)
-    readme = ROOT / "README.md"
-    if not args.no_readme and readme.exists() and START in readme.read_text():
-        body = readme.read_text()
-        new = re.sub(re.escape(START) + ".*?" + re.escape(END),
-                     lambda _: f"{START}\n{text}\n{END}", body, flags=re.S)
-        readme.write_text(new)
-        print(f"table written to {readme}")
+    if not args.no_readme and write_section("speed-table", text):
+        print(f"table written to {README}")
     else:
         print()
         print(text)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from _readme import README, write_section
 from mcusim.boards import get_board
 from mcusim.kernels import packed_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
 
-START, END = "<!-- packed-table:start -->", "<!-- packed-table:end -->"
 BOARDS = ("stm32f469i", "stm32f746zg")
 NAMES = {"packed": "packing", "smlad": "unpack+SMLAD", "s8": "int8 (s8)"}
 
@@ -112,20 +112,9 @@ def table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_readme(readme: Path, text: str) -> bool:
-    """Replace the marked block of ``readme``; False when the markers are missing."""
-    content = readme.read_text() if readme.exists() else ""
-    if START not in content or END not in content:
-        return False
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", type=Path, default=Path(__file__).resolve().parent.parent / "README.md")
+    ap.add_argument("--readme", type=Path, default=README)
     ap.add_argument("--csv", type=Path, help="also write the raw bench rows here")
     ap.add_argument("--from-csv", type=Path, help="build the table from saved rows instead of running")
     args = ap.parse_args(argv)
@@ -133,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         df.to_csv(args.csv, index=False)
     text = table(df)
-    if not write_readme(args.readme, text):
+    if not write_section("packed-table", text, args.readme):
         print(text)
     else:
         print(f"wrote the packed table into {args.readme}", file=sys.stderr)

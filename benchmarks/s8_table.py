@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from _readme import README, write_section
 from mcusim.boards import get_board
 from mcusim.kernels import s8_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
 
-START, END = "<!-- s8-table:start -->", "<!-- s8-table:end -->"
 BOARDS = ("stm32f469i", "stm32f746zg")
 
 
@@ -63,28 +63,17 @@ def table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_readme(readme: Path, text: str) -> bool:
-    """Replace the block between the markers; False when the markers are missing."""
-    content = readme.read_text() if readme.exists() else ""
-    if START not in content or END not in content:
-        return False
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the bench on both boards, write the README table (and optionally a CSV)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", type=Path, default=Path(__file__).resolve().parents[1] / "README.md")
+    ap.add_argument("--readme", type=Path, default=README)
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
     df = run()
     if args.csv:
         df.to_csv(args.csv, index=False)
     text = table(df)
-    if not write_readme(args.readme, text):
+    if not write_section("s8-table", text, args.readme):
         print(text)
     else:
         print(f"wrote the s8 table into {args.readme}", file=sys.stderr)

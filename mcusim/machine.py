@@ -122,6 +122,7 @@ class _Region:
     # or an access may span them as it can on the chip.
     group_mem: np.ndarray | None = None
     group_start: int = 0
+    image_end: int = 0  # first address after the image's use of the region
 
 
 def _aligned_buffer(size: int) -> np.ndarray:
@@ -284,6 +285,8 @@ class Machine:
                 target = self._regions[region.alias_of or region.name]
                 end = (addr - region.start) + target.spec.start + sec.size
                 target.free = max(target.free, (end + 7) & ~7)
+        for reg in self._regions.values():
+            reg.image_end = reg.free
 
     def _find_stack(self) -> tuple[int, int]:
         if self.image.has_symbol("__mcusim_stack_top"):
@@ -472,10 +475,8 @@ class Machine:
     def free_all(self) -> None:
         """Forget every host buffer (the image stays loaded)."""
         for reg in self._regions.values():
-            if reg.buffers:
-                reg.free = min(b.address for b in reg.buffers) - REDZONE
-                reg.free = max(reg.free, reg.spec.start)
-                reg.buffers.clear()
+            reg.free = reg.image_end
+            reg.buffers.clear()
 
     def high_water(self, address: int, nbytes: int, fill: int = 0xA5) -> int:
         """Bytes from ``address`` up to and including the last byte that differs from ``fill``."""

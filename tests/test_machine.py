@@ -174,3 +174,5 @@ def test_buffers_span_contiguous_sram_regions():
     assert m.call("mcu_dot_s8", addr, addr, big.nbytes).return_value == big.nbytes
     with pytest.raises(MachineError, match="no room"):
         m.alloc(100 * 1024, "sram2")          # taken by the spanning buffer
+    m.free_all()                               # free_all gives all of it back
+    assert m.place(big) == addr
