@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from mcusim.build import FIRMWARE_DIR, build_firmware
 
 BOARDS = ("stm32f469i", "stm32f746zg")
 TESTS_DIR = Path(__file__).resolve().parent
+# the benchmark scripts import their shared helper (benchmarks/_readme.py) as a sibling
+sys.path.insert(0, str(TESTS_DIR.parent / "benchmarks"))
 
 
 @pytest.fixture(scope="session", params=BOARDS)
