@@ -95,7 +95,7 @@ def _plot(frame, path: Path) -> None:
         pivot = sub.pivot_table(index="layer", columns="family", values="latency_us",
                                 aggfunc="min")
         pivot.plot.barh(ax=ax, logx=True)
-        ax.set_title(f"{board}: latency per layer (fastest kernel of each family)")
+        ax.set_title(f"{board}: fastest kernel per family")
         ax.set_xlabel("latency (µs, log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
