@@ -6,19 +6,18 @@ unpack-to-16-bit + SMLAD kernel (``smlad_w{bw}a{ba}``) run under emulation on th
 problem (output bits = activation bits) and are checked bit-exactly against the numpy
 reference; the int8 kernel of the ``s8`` family runs once per layer as the baseline.
 
-Cycles come from ``Machine.profile(result).cycles`` (``cycles_source = "timing-model"``);
-while the timing model is unavailable the executed instruction count is used instead
-(``cycles_source = "instructions"``).
+Cycles come from the timing model (``Machine.profile(result).cycles``, see
+:func:`mcusim.kernels.cost.measure`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from mcusim.kernels import packed as P
+from mcusim.kernels.cost import Cost, measure
 from mcusim.kernels.layers import Layer
 from mcusim.kernels.registry import KernelInfo
 
@@ -48,30 +47,9 @@ def list_kernels() -> list[KernelInfo]:
     return out
 
 
-@dataclass
-class Cost:
-    """Measured cost of one call."""
-
-    cycles: float
-    source: str
-    instructions: int
-
-
-def measure(m: Any, result: Any) -> Cost:
-    """Cycles from the timing model, or instructions when it is not available yet."""
-    try:
-        return Cost(float(m.profile(result).cycles), "timing-model", int(result.instructions))
-    except (AttributeError, NotImplementedError, ImportError):
-        return Cost(float(result.instructions), "instructions", int(result.instructions))
-
-
 def _build_s8(board: Any) -> Any:
-    try:
-        from mcusim.kernels.firmware import build_family
-    except ImportError:  # core helper not there yet
-        from mcusim.build import FIRMWARE_DIR, build_firmware
+    from mcusim.kernels.firmware import build_family
 
-        return build_firmware(sorted((FIRMWARE_DIR / "s8").glob("*.c")), board).elf
     return build_family(board, "s8")
 
 

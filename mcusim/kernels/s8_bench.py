@@ -6,9 +6,8 @@ Every convolution, depthwise and fully-connected layer runs twice, on the DSP bu
 :func:`mcusim.kernels.s8_problem.make_problem`; each output is checked bit-exactly against the
 numpy reference before its row is written.
 
-Cycles come from ``Machine.profile(result).cycles`` (``cycles_source = "timing-model"``);
-while the timing model is unavailable the executed instruction count is used instead
-(``cycles_source = "instructions"``).
+Cycles come from the timing model (``Machine.profile(result).cycles``, see
+:func:`mcusim.kernels.cost.measure`).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mcusim.kernels import s8
+from mcusim.kernels.cost import measure
 from mcusim.kernels.layers import Layer
 from mcusim.kernels.registry import KernelInfo
 
@@ -54,16 +54,6 @@ def list_kernels() -> list[KernelInfo]:
     for name, symbol, desc in _OTHERS:
         out.append(KernelInfo(FAMILY, name, symbol, desc))
     return out
-
-
-def measure(machine: Any, result: Any) -> tuple[float, str]:
-    """``(cycles, cycles_source)``: the timing model's cycles, or instructions without it."""
-    from mcusim.errors import MachineError
-
-    try:
-        return float(machine.profile(result).cycles), "timing-model"
-    except (AttributeError, NotImplementedError, ImportError, MachineError):
-        return float(result.instructions), "instructions"
 
 
 def run_layer(machine: Any, layer: Layer, rng: np.random.Generator) -> s8.KernelRun:
@@ -114,7 +104,8 @@ def bench(board: Any, layers: tuple[Layer, ...], *,
             name = kernel_name(layer.kind, plain)
             progress(f"s8: {board.name} {name} {layer.name}")
             run = run_layer(machine, layer, np.random.default_rng(4))
-            cycles, source = measure(machine, run.result)
+            cost = measure(machine, run.result)
+            cycles, source = cost.cycles, cost.source
             rows.append({
                 "board": board.name, "family": FAMILY, "kernel": name, "layer": layer.name,
                 "macs": layer.macs, "cycles": int(round(cycles)),

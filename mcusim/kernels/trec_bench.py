@@ -6,20 +6,19 @@ For each TREC layer (CifarNet conv1/conv2, SqueezeNet fire2.expand3x3), each inp
 (``trec_orig_L{L}_H{H}``) run under emulation; the exact int8 convolution of the ``s8`` family
 runs on the same problem for the speedup.  One row per (kernel, layer, input).
 
-Cycles come from ``Machine.profile(result).cycles`` (``cycles_source = "timing-model"``);
-while the timing model is unavailable the executed instruction count is used instead
-(``cycles_source = "instructions"``).
+Cycles come from the timing model (``Machine.profile(result).cycles``, see
+:func:`mcusim.kernels.cost.measure`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from mcusim.kernels import trec
+from mcusim.kernels.cost import Cost, measure
 from mcusim.kernels.layers import Layer, get_layer
 from mcusim.kernels.registry import KernelInfo
 from mcusim.kernels.trec_data import INPUT_SOURCES, layer_input
@@ -59,21 +58,6 @@ def config_for(layer: Layer, sub_len: int, hash_bits: int) -> trec.TrecConfig:
     rows = max(layer.out_w, rows // layer.out_w * layer.out_w)
     rows = min(rows, positions)
     return trec.TrecConfig(sub_len, hash_bits, max(1, rows // 2), rows)
-
-
-@dataclass
-class _Measured:
-    cycles: float
-    source: str
-    instructions: int
-
-
-def _measure(m: Any, result: Any) -> _Measured:
-    """Cycles from the timing model, or instructions when it is not available yet."""
-    try:
-        return _Measured(float(m.profile(result).cycles), "timing-model", int(result.instructions))
-    except (AttributeError, NotImplementedError, ImportError):
-        return _Measured(float(result.instructions), "instructions", int(result.instructions))
 
 
 def _errors(out: np.ndarray, exact: np.ndarray, zero_point: int) -> tuple[float, float]:
@@ -139,7 +123,7 @@ def bench(board: Any, layers: tuple[Layer, ...], *,
             base = run_s8(m_s8, p)
             if not np.array_equal(base.output, exact):
                 raise AssertionError(f"s8 convolution disagrees with the exact reference on {layer.name}")
-            base_cost = _measure(m_s8, base.result)
+            base_cost = measure(m_s8, base.result)
             for sub, bits in configs:
                 cfg = config_for(layer, sub, bits)
                 hm = trec.make_hash_matrix(bits, layer.k, seed=1)
@@ -153,7 +137,7 @@ def bench(board: Any, layers: tuple[Layer, ...], *,
 
 def _row(m: Any, board: Any, layer: Layer, source: str, p: trec.TrecProblem,
          cfg: trec.TrecConfig, lay: str, hm: np.ndarray, exact: np.ndarray,
-         sizes: dict[str, int], s8_scratch: int, base: _Measured) -> dict[str, Any]:
+         sizes: dict[str, int], s8_scratch: int, base: Cost) -> dict[str, Any]:
     from mcusim.errors import MachineError
 
     run = None
@@ -187,7 +171,7 @@ def _row(m: Any, board: Any, layer: Layer, source: str, p: trec.TrecProblem,
                      else trec.trec_orig_conv_ref(p, cfg, hm))
         if not np.array_equal(run.output, ref) or run.stats != want:
             raise AssertionError(f"{row['kernel']} on {layer.name}: C and numpy model disagree")
-        cost = _measure(m, run.result)
+        cost = measure(m, run.result)
         out, stats = run.output, run.stats
         row.update({"cycles": cost.cycles, "latency_us": cost.cycles / board.clock_hz * 1e6,
                     "cycles_source": cost.source, "instructions": cost.instructions,
