@@ -100,3 +100,12 @@ def test_counting_off_gives_raw_emulation(board, cases_elf):
     m = Machine(board, cases_elf, counting=False)
     res = m.call("count_odd", 1000)
     assert res.return_value == 500 and res.instructions == 0 and len(res.counts.blocks) == 0
+
+
+def test_trace_after_an_untraced_call_on_the_same_machine(board, cases_elf):
+    m = Machine(board, cases_elf)
+    m.call("count_odd", 50)                       # translated without the trace hook
+    traced = m.call("count_odd", 50, trace=True)  # must re-translate with it
+    assert traced.trace_counts and sum(traced.trace_counts.values()) > 0
+    again = m.call("count_odd", 50)               # and the hook is gone afterwards
+    assert again.trace_counts is None and again.instructions == traced.instructions
