@@ -30,14 +30,8 @@ def program_machine(board: str) -> Machine:
 
 
 def run_program(board: str, name: str, *, trace: bool = False):
-    # A traced call gets a fresh machine: the core's flush of translated code does not make
-    # Unicorn re-translate blocks already run without the trace hook (reported to the lead).
-    if trace:
-        b = get_board(board)
-        m = Machine(b, build_firmware(PROGRAMS, b).elf)
-    else:
-        m = program_machine(board)
-        m.free_all()
+    m = program_machine(board)
+    m.free_all()
     rng = np.random.default_rng(1)
     if name == "mb_branchy":
         return m, m.call(name, 25, m.alloc(4 * 48), 48, trace=trace)
