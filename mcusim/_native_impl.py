@@ -161,7 +161,7 @@ def _count_thumb(st, scratch, nbytes):
 _BLOCK_SIG = types.void(types.voidptr, types.uint64, types.uint32, types.CPointer(types.uint64))
 
 
-@cfunc(_BLOCK_SIG, nopython=True, cache=True)
+@cfunc(_BLOCK_SIG, cache=True)
 def block_hook(uch, address, size, user_data):
     st = carray(user_data, (_STATE_LEN,))
     tcap = st[H_TCAP]
@@ -267,7 +267,7 @@ _MMIO_READ_SIG = types.uint64(types.voidptr, types.uint64, types.uint32,
                               types.CPointer(types.uint64))
 
 
-@cfunc(_MMIO_READ_SIG, nopython=True, cache=True)
+@cfunc(_MMIO_READ_SIG, cache=True)
 def mmio_read(uch, offset, size, desc):
     st = carray(_u64_ptr(desc[0]), (_STATE_LEN,))
     host = carray(_u8_ptr(desc[1] + offset), (8,))
@@ -282,7 +282,7 @@ _MMIO_WRITE_SIG = types.void(types.voidptr, types.uint64, types.uint32, types.ui
                              types.CPointer(types.uint64))
 
 
-@cfunc(_MMIO_WRITE_SIG, nopython=True, cache=True)
+@cfunc(_MMIO_WRITE_SIG, cache=True)
 def mmio_write(uch, offset, size, value, desc):
     """A store to Flash: record the address and stop (the machine raises FlashWriteFault)."""
     st = carray(_u64_ptr(desc[0]), (_STATE_LEN,))

@@ -325,9 +325,7 @@ def _raise_build_error(stderr: str, board: Board, srcs: Sequence[Path]) -> None:
     overflow = _OVERFLOW_RE.search(stderr)
     nofit = _NOFIT_RE.search(stderr)
     if overflow or nofit:
-        region = (overflow or nofit).group(2 if nofit and not overflow else 1)
-        if overflow:
-            region = overflow.group(1)
+        region = overflow.group(1) if overflow else nofit.group(2)  # type: ignore[union-attr]
         size = board.region(region.lower()).size
         raise ImageTooLargeError(
             f"the image does not fit region {region.lower()} of {board.name}",

@@ -198,7 +198,7 @@ class Engine:
 
     def flush_translations(self) -> None:
         """Drop translated code (needed after hooks change or code memory is rewritten)."""
-        self.uc.ctl_flush_tb()
+        self.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # in unicorn >= 2.1, untyped
 
     # -- running ------------------------------------------------------------------------
     def _on_interrupt(self, _uc: uc.Uc, intno: int, _data: object) -> None:

@@ -236,9 +236,9 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
         if not sec["sh_flags"] & SHF_ALLOC or sec["sh_size"] == 0:
             continue
         lma = sec["sh_addr"]
-        for seg in segments if sec["sh_type"] != "SHT_NOBITS" else ():
-            if seg.vaddr <= sec["sh_addr"] < seg.vaddr + seg.memsz:
-                lma = seg.paddr + (sec["sh_addr"] - seg.vaddr)
+        for load in segments if sec["sh_type"] != "SHT_NOBITS" else ():
+            if load.vaddr <= sec["sh_addr"] < load.vaddr + load.memsz:
+                lma = load.paddr + (sec["sh_addr"] - load.vaddr)
                 break
         sections.append(Section(sec.name, sec["sh_addr"], sec["sh_size"], lma,
                                 bool(sec["sh_flags"] & SHF_EXECINSTR),

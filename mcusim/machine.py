@@ -120,7 +120,7 @@ class _Region:
     buffers: list[Buffer] = field(default_factory=list)
     # Contiguous RAM regions (SRAM1/2/3 of the F469) share one host buffer, so a host buffer
     # or an access may span them as it can on the chip.
-    group_mem: np.ndarray | None = None
+    group_mem: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     group_start: int = 0
     image_end: int = 0  # first address after the image's use of the region
 
@@ -322,6 +322,7 @@ class Machine:
         return any(w in seg.data for seg in self.image.segments for w in words)
 
     def _install_hooks(self, cyccnt: bool | None) -> None:
+        assert self._state is not None
         block_hook, _, _ = native.hook_addresses()
         self.engine.add_native_block_hook(block_hook, self._state)
         if cyccnt is None:
@@ -645,7 +646,7 @@ class Machine:
                 return BudgetExhausted(
                     f"instruction budget of {budget} exhausted (runaway loop?)",
                     fault="budget exhausted", instructions=instructions, **where)
-            if why == native.STOP_FLASH_WRITE:
+            if why == native.STOP_FLASH_WRITE and self._state is not None:
                 block = native.current_block(self._state)
                 func, line = self.image.location(block)
                 where.update(function=func, line=line, block=block)

@@ -304,5 +304,6 @@ def hook_addresses() -> tuple[int, int, int]:
     """
     from mcusim import _native_impl
 
-    return (_native_impl.block_hook.address, _native_impl.mmio_read.address,
-            _native_impl.mmio_write.address)
+    hooks = (_native_impl.block_hook, _native_impl.mmio_read, _native_impl.mmio_write)
+    block, read, write = (int(h.address or 0) for h in hooks)
+    return block, read, write

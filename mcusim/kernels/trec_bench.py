@@ -13,7 +13,7 @@ Cycles come from the timing model (``Machine.profile(result).cycles``, see
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -63,7 +63,8 @@ def config_for(layer: Layer, sub_len: int, hash_bits: int) -> trec.TrecConfig:
 def _errors(out: np.ndarray, exact: np.ndarray, zero_point: int) -> tuple[float, float]:
     y = out.astype(np.float64) - zero_point
     e = exact.astype(np.float64) - zero_point
-    return float(np.linalg.norm(y - e) / max(np.linalg.norm(e), 1e-12)), float((out != exact).mean())
+    return (float(np.linalg.norm(y - e)) / max(float(np.linalg.norm(e)), 1e-12),
+            float((out != exact).mean()))
 
 
 def _float_error(p: trec.TrecProblem, cfg: trec.TrecConfig,
@@ -72,7 +73,7 @@ def _float_error(p: trec.TrecProblem, cfg: trec.TrecConfig,
     w = p.w2d.astype(np.float64)
     acc, _ = trec.trec_conv_float(cols, w, cfg, hash_matrix)
     exact = cols @ w.T
-    return float(np.linalg.norm(acc - exact) / max(np.linalg.norm(exact), 1e-12))
+    return float(np.linalg.norm(acc - exact)) / max(float(np.linalg.norm(exact)), 1e-12)
 
 
 def run_s8(m: Any, p: trec.TrecProblem) -> Any:
@@ -128,7 +129,8 @@ def bench(board: Any, layers: tuple[Layer, ...], *,
                 cfg = config_for(layer, sub, bits)
                 hm = trec.make_hash_matrix(bits, layer.k, seed=1)
                 sizes = {lay: trec.get_buffer_size(layer, cfg, lay) for lay in ("space", "orig")}
-                for lay in ("space", "orig"):
+                layouts: tuple[Literal["space", "orig"], ...] = ("space", "orig")
+                for lay in layouts:
                     row = _row(m, board, layer, source, p, cfg, lay, hm, exact, sizes,
                                base.scratch_bytes, base_cost)
                     rows.append(row)
@@ -136,7 +138,7 @@ def bench(board: Any, layers: tuple[Layer, ...], *,
 
 
 def _row(m: Any, board: Any, layer: Layer, source: str, p: trec.TrecProblem,
-         cfg: trec.TrecConfig, lay: str, hm: np.ndarray, exact: np.ndarray,
+         cfg: trec.TrecConfig, lay: Literal["space", "orig"], hm: np.ndarray, exact: np.ndarray,
          sizes: dict[str, int], s8_scratch: int, base: Cost) -> dict[str, Any]:
     from mcusim.errors import MachineError
 
@@ -160,7 +162,7 @@ def _row(m: Any, board: Any, layer: Layer, source: str, p: trec.TrecProblem,
         + (layer.k * cfg.hash_bits if lay == "orig" else 0),
         "fits_sram": fits, "s8_cycles": base.cycles,
     }
-    if not fits:
+    if run is None:
         row.update({"cycles": math.nan, "latency_us": math.nan, "cycles_source": "does-not-fit",
                     "instructions": 0, "speedup_vs_s8": math.nan, "scratch_used_bytes": 0})
         ref, stats = (trec.trec_conv_ref(p, cfg) if lay == "space"
