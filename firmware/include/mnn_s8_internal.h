@@ -250,6 +250,19 @@ mnn_s8_dw_pixel(const int8_t *in, int32_t row_stride, const int8_t *filter, int3
     }
 }
 
+/** A clamp inside int8: -128 <= min <= max <= 127. */
+static inline int mnn_s8_activation_ok(const mnn_activation *act)
+{
+    return act->min >= -128 && act->max <= 127 && act->min <= act->max;
+}
+
+/** TFLite int8 offsets: input offset (= -zero point) in [-127, 128], output in [-128, 127]. */
+static inline int mnn_s8_offsets_ok(int32_t input_offset, int32_t output_offset)
+{
+    return input_offset >= -127 && input_offset <= 128 && output_offset >= -128 &&
+           output_offset <= 127;
+}
+
 /** Clip the window of one output coordinate: taps [k0, k1) lie inside [0, size). */
 static inline void mnn_s8_clip_window(int32_t start, int32_t k, int32_t size, int32_t *k0,
                                       int32_t *k1)

@@ -63,6 +63,15 @@ static inline mnn_status mnn_trec_check_params(const mnn_trec_conv_params *conv,
     return MNN_OK;
 }
 
+/** Checks the tensors and quantisation arrays both layouts need (MNN_ARG_ERROR if NULL). */
+static inline mnn_status mnn_trec_check_buffers(const mnn_per_channel_quant *quant,
+                                                const int8_t *input, const int8_t *filter,
+                                                int8_t *output) {
+    if (input == NULL || filter == NULL || output == NULL || quant == NULL ||
+        quant->multiplier == NULL || quant->shift == NULL) return MNN_ARG_ERROR;
+    return MNN_OK;
+}
+
 /** Layout of the space-efficient kernel's scratch (trec->hash_bits <= C_out assumed). */
 static inline mnn_trec_layout mnn_trec_layout_space(const mnn_trec_conv_params *conv,
                                                     const mnn_trec_params *trec) {

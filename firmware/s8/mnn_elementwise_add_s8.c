@@ -26,12 +26,11 @@ mnn_status mnn_elementwise_add_s8(const mnn_add_params *params, const int8_t *in
         return MNN_ARG_ERROR;
     }
     const mnn_add_params *p = params;
-    if (p->input1_offset < -127 || p->input1_offset > 128 || p->input2_offset < -127 ||
-        p->input2_offset > 128 || p->output_offset < -128 || p->output_offset > 127 ||
+    if (!mnn_s8_offsets_ok(p->input1_offset, p->output_offset) ||
+        !mnn_s8_offsets_ok(p->input2_offset, p->output_offset) ||
         p->left_shift < 0 || p->left_shift > 20 || p->input1_shift > 0 || p->input2_shift > 0 ||
         p->output_shift > 0 || p->input1_shift < -31 || p->input2_shift < -31 ||
-        p->output_shift < -31 || p->activation.min < -128 || p->activation.max > 127 ||
-        p->activation.min > p->activation.max) {
+        p->output_shift < -31 || !mnn_s8_activation_ok(&p->activation)) {
         return MNN_ARG_ERROR;
     }
     int32_t i = 0;

@@ -25,10 +25,8 @@ mnn_status mnn_fully_connected_s8(const mnn_context *ctx, const mnn_fc_params *p
         output_dims->w != 1 || output_dims->c != filter_dims->n) {
         return MNN_ARG_ERROR;
     }
-    if (params->input_offset < -127 || params->input_offset > 128 ||
-        params->output_offset < -128 || params->output_offset > 127 ||
-        params->activation.min < -128 || params->activation.max > 127 ||
-        params->activation.min > params->activation.max) {
+    if (!mnn_s8_offsets_ok(params->input_offset, params->output_offset) ||
+        !mnn_s8_activation_ok(&params->activation)) {
         return MNN_ARG_ERROR;
     }
     const mnn_s8_out o = {bias, quant->multiplier, quant->shift, params->output_offset,

@@ -34,10 +34,8 @@ mnn_status mnn_s8_check_conv(const mnn_conv_params *params, const mnn_per_channe
         params->dilation.w != 1) {
         return MNN_ARG_ERROR;
     }
-    if (params->input_offset < -127 || params->input_offset > 128 ||
-        params->output_offset < -128 || params->output_offset > 127 ||
-        params->activation.min < -128 || params->activation.max > 127 ||
-        params->activation.min > params->activation.max) {
+    if (!mnn_s8_offsets_ok(params->input_offset, params->output_offset) ||
+        !mnn_s8_activation_ok(&params->activation)) {
         return MNN_ARG_ERROR;
     }
     if (filter_dims->c != input_dims->c || output_dims->n != input_dims->n) {

@@ -20,8 +20,7 @@ mnn_status mnn_s8_check_pool(const mnn_pool_params *params, const mnn_dims *inpu
     if (params->stride.h < 1 || params->stride.w < 1 || params->filter.h < 1 ||
         params->filter.w < 1 || params->padding.h < 0 || params->padding.w < 0 ||
         params->padding.h >= params->filter.h || params->padding.w >= params->filter.w ||
-        params->activation.min < -128 || params->activation.max > 127 ||
-        params->activation.min > params->activation.max) {
+        !mnn_s8_activation_ok(&params->activation)) {
         return MNN_ARG_ERROR;
     }
     if (i->h + 2 * params->padding.h < params->filter.h ||

@@ -9,10 +9,10 @@ mnn_status mnn_trec_conv_orig_s8(const mnn_context *ctx, const mnn_trec_conv_par
                                  const mnn_trec_params *trec, const mnn_per_channel_quant *quant,
                                  const int8_t *input, const int8_t *filter, const int32_t *bias,
                                  const int8_t *hash, int8_t *output, mnn_trec_stats *stats) {
-    const mnn_status st = mnn_trec_check_params(conv, trec);
+    mnn_status st = mnn_trec_check_params(conv, trec);
+    if (st == MNN_OK) st = mnn_trec_check_buffers(quant, input, filter, output);
     if (st != MNN_OK) return st;
-    if (input == NULL || filter == NULL || output == NULL || hash == NULL || quant == NULL ||
-        quant->multiplier == NULL || quant->shift == NULL) return MNN_ARG_ERROR;
+    if (hash == NULL) return MNN_ARG_ERROR;
     const mnn_trec_layout lay = mnn_trec_layout_orig(conv, trec);
     if (ctx == NULL || ctx->buf == NULL || ctx->size < lay.total) return MNN_NO_SCRATCH;
 

@@ -9,10 +9,9 @@ mnn_status mnn_trec_conv_s8(const mnn_context *ctx, const mnn_trec_conv_params *
                             const mnn_trec_params *trec, const mnn_per_channel_quant *quant,
                             const int8_t *input, const int8_t *filter, const int32_t *bias,
                             int8_t *output, mnn_trec_stats *stats) {
-    const mnn_status st = mnn_trec_check_params(conv, trec);
+    mnn_status st = mnn_trec_check_params(conv, trec);
+    if (st == MNN_OK) st = mnn_trec_check_buffers(quant, input, filter, output);
     if (st != MNN_OK) return st;
-    if (input == NULL || filter == NULL || output == NULL || quant == NULL ||
-        quant->multiplier == NULL || quant->shift == NULL) return MNN_ARG_ERROR;
     const int32_t cout = conv->output.c, nh = trec->hash_bits;
     if (nh > cout) return MNN_ARG_ERROR;
     const mnn_trec_layout lay = mnn_trec_layout_space(conv, trec);
