@@ -62,26 +62,23 @@ def _call_read(typingctx, fn, uch, address, base, word, size):
     return sig, codegen
 
 
-@intrinsic
-def _u64_ptr(typingctx, addr):
-    """An integer address as a ``uint64 *``."""
-    sig = types.CPointer(types.uint64)(types.uint64)
+def _pointer_cast(element: types.Integer):
+    """An intrinsic turning an integer address into a pointer to ``element``."""
 
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+    @intrinsic
+    def cast(typingctx, addr):
+        sig = types.CPointer(element)(types.uint64)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], ir.IntType(element.bitwidth).as_pointer())
+
+        return sig, codegen
+
+    return cast
 
 
-@intrinsic
-def _u8_ptr(typingctx, addr):
-    """An integer address as a ``uint8 *``."""
-    sig = types.CPointer(types.uint8)(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
-
-    return sig, codegen
+_u64_ptr = _pointer_cast(types.uint64)
+_u8_ptr = _pointer_cast(types.uint8)
 
 
 @njit(cache=True, inline="always")

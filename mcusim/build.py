@@ -18,6 +18,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -56,7 +57,9 @@ def find_gcc() -> str:
     return path
 
 
+@functools.cache
 def _gcc_version(gcc: str) -> str:
+    """First line of ``gcc --version`` (part of the cache key; asked once per process)."""
     out = subprocess.run([gcc, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.splitlines()[0] if out.stdout else "unknown"
 

@@ -9,7 +9,6 @@ stop without a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 
@@ -108,14 +107,3 @@ class BudgetExhausted(EmulationFault):
 class GuardViolation(EmulationFault):
     """Firmware wrote outside the buffers it was given (a red zone around a host buffer changed)."""
 
-
-class ModelError(McusimError):
-    """A model description (layer list, graph) is malformed."""
-
-
-@dataclass(frozen=True)
-class SourceLocation:
-    """A place in the firmware: function symbol and ``file:line`` (both optional)."""
-
-    symbol: str | None = None
-    line: str | None = None

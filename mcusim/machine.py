@@ -31,7 +31,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -104,12 +103,13 @@ class CallResult:
 
 @dataclass(frozen=True)
 class Buffer:
-    """A host buffer in emulated memory (with red zones on both sides)."""
+    """A host buffer in emulated memory (``guarded``: red zones on both sides)."""
 
     name: str
     address: int
     size: int
     region: str
+    guarded: bool = True
 
 
 @dataclass
@@ -457,8 +457,7 @@ class Machine:
                     and other.spec.start > reg.spec.start:
                 other.free = max(other.free, min(reg.free, other.spec.end))
         name = name or f"buf{sum(len(r.buffers) for r in self._regions.values())}"
-        reg.buffers.append(Buffer(name, start, nbytes, reg.spec.name) if guard else
-                           Buffer(name, start, nbytes, ""))
+        reg.buffers.append(Buffer(name, start, nbytes, reg.spec.name, guard))
         return start
 
     def place(self, array: np.ndarray, region: str = "ram", *, align: int = 8,
@@ -488,7 +487,7 @@ class Machine:
         """Raise :class:`GuardViolation` if firmware wrote into a buffer's red zone."""
         for reg in self._regions.values():
             for buf in reg.buffers:
-                if not buf.region:
+                if not buf.guarded:
                     continue
                 for lo, label in ((buf.address - REDZONE, "before"), (buf.address + buf.size, "after")):
                     zone = self._view(lo, REDZONE)
@@ -697,9 +696,3 @@ class Machine:
 
         return build_profile(self, result.counts)
 
-
-def call_with_buffers(machine: Machine, symbol: str, arrays: Sequence[np.ndarray],
-                      *extra: int) -> tuple[CallResult, list[int]]:
-    """Place ``arrays`` in RAM and call ``symbol(addr0, addr1, ..., *extra)``."""
-    addrs = [machine.place(a) for a in arrays]
-    return machine.call(symbol, *addrs, *extra), addrs

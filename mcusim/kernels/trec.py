@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -256,8 +256,14 @@ def _ids(proj: np.ndarray) -> np.ndarray:
     return ((proj > 0).astype(np.int64) << np.arange(proj.shape[1])).sum(axis=1)
 
 
-def _blocks(k: int, sub: int) -> list[slice]:
-    return [slice(k0, min(k0 + sub, k)) for k0 in range(0, k, sub)]
+def _tile_blocks(cols: np.ndarray, cfg: TrecConfig) -> Iterator[tuple[slice, slice]]:
+    """``(rows, block)``: tiles of ``cfg.tile_rows`` output positions, then sub-vectors of
+    ``cfg.sub_len`` columns, in the kernel's order."""
+    n, k = cols.shape
+    for r0 in range(0, n, cfg.tile_rows):
+        rows = slice(r0, min(r0 + cfg.tile_rows, n))
+        for k0 in range(0, k, cfg.sub_len):
+            yield rows, slice(k0, min(k0 + cfg.sub_len, k))
 
 
 def trec_conv_ref(p: TrecProblem, cfg: TrecConfig) -> tuple[np.ndarray, TrecStats]:
@@ -279,25 +285,23 @@ def trec_conv_acc(p: TrecProblem, cfg: TrecConfig) -> tuple[np.ndarray, TrecStat
         raise ValueError("kernel reuse needs hash_bits <= C_out")
     acc = np.zeros((cols.shape[0], w2d.shape[0]), np.int64)
     vectors = clusters = overflow = peak = 0
-    for r0 in range(0, cols.shape[0], cfg.tile_rows):
-        rows = slice(r0, min(r0 + cfg.tile_rows, cols.shape[0]))
+    for rows, blk in _tile_blocks(cols, cfg):
         a = acc[rows]
-        for blk in _blocks(cols.shape[1], cfg.sub_len):
-            xb = cols[rows, blk]
-            proj = _mm(xb, w2d[:nh, blk].T)
-            a[:, :nh] += proj                      # kernel reuse: exact partial sums
-            slot, nslots = _first_seen_slots(_ids(proj))
-            inside = slot < cfg.max_clusters
-            used = min(nslots, cfg.max_clusters)
-            if used:
-                prod = _mm(_centroids(xb[inside], slot[inside], used), w2d[nh:, blk].T)
-                a[inside, nh:] += prod[slot[inside]]
-            if (~inside).any():                    # stack full: exact rows
-                a[~inside, nh:] += _mm(xb[~inside], w2d[nh:, blk].T)
-            vectors += xb.shape[0]
-            clusters += used
-            overflow += int((~inside).sum())
-            peak = max(peak, used)
+        xb = cols[rows, blk]
+        proj = _mm(xb, w2d[:nh, blk].T)
+        a[:, :nh] += proj                      # kernel reuse: exact partial sums
+        slot, nslots = _first_seen_slots(_ids(proj))
+        inside = slot < cfg.max_clusters
+        used = min(nslots, cfg.max_clusters)
+        if used:
+            prod = _mm(_centroids(xb[inside], slot[inside], used), w2d[nh:, blk].T)
+            a[inside, nh:] += prod[slot[inside]]
+        if (~inside).any():                    # stack full: exact rows
+            a[~inside, nh:] += _mm(xb[~inside], w2d[nh:, blk].T)
+        vectors += xb.shape[0]
+        clusters += used
+        overflow += int((~inside).sum())
+        peak = max(peak, used)
     return acc, TrecStats(vectors, clusters, overflow, peak)
 
 
@@ -308,15 +312,13 @@ def trec_orig_conv_ref(p: TrecProblem, cfg: TrecConfig,
     hm = np.asarray(hash_matrix, np.int64)
     acc = np.zeros((cols.shape[0], w2d.shape[0]), np.int64)
     vectors = clusters = peak = 0
-    for r0 in range(0, cols.shape[0], cfg.tile_rows):
-        rows = slice(r0, min(r0 + cfg.tile_rows, cols.shape[0]))
-        for blk in _blocks(cols.shape[1], cfg.sub_len):
-            xb = cols[rows, blk]
-            slot, n = _first_seen_slots(_ids(_mm(xb, hm[:, blk].T)))
-            acc[rows] += _mm(_centroids(xb, slot, n), w2d[:, blk].T)[slot]
-            vectors += xb.shape[0]
-            clusters += n
-            peak = max(peak, n)
+    for rows, blk in _tile_blocks(cols, cfg):
+        xb = cols[rows, blk]
+        slot, n = _first_seen_slots(_ids(_mm(xb, hm[:, blk].T)))
+        acc[rows] += _mm(_centroids(xb, slot, n), w2d[:, blk].T)[slot]
+        vectors += xb.shape[0]
+        clusters += n
+        peak = max(peak, n)
     return finish(p, acc), TrecStats(vectors, clusters, 0, peak)
 
 
@@ -347,28 +349,26 @@ def trec_conv_float(cols: np.ndarray, w2d: np.ndarray, cfg: TrecConfig,
     cap = cfg.max_clusters if reuse else np.inf
     acc = np.zeros((cols.shape[0], w.shape[0]))
     vectors = clusters = overflow = peak = 0
-    for r0 in range(0, cols.shape[0], cfg.tile_rows):
-        rows = slice(r0, min(r0 + cfg.tile_rows, cols.shape[0]))
+    for rows, blk in _tile_blocks(cols, cfg):
         a = acc[rows]
-        for blk in _blocks(cols.shape[1], cfg.sub_len):
-            xb = cols[rows, blk]
-            hm = w[:cfg.hash_bits, blk] if reuse else np.asarray(hash_matrix, np.float64)[:, blk]
-            proj = xb @ hm.T
-            if reuse:
-                a[:, :nh] += proj
-            slot, nslots = _first_seen_slots(_ids(proj))
-            inside = slot < cap
-            used = int(min(nslots, cap))
-            if used:
-                sums = np.zeros((used, xb.shape[1]))
-                np.add.at(sums, slot[inside], xb[inside])
-                mean = sums / np.bincount(slot[inside], minlength=used)[:, None]
-                a[inside, nh:] += (mean @ w[nh:, blk].T)[slot[inside]]
-            a[~inside, nh:] += xb[~inside] @ w[nh:, blk].T
-            vectors += xb.shape[0]
-            clusters += used
-            overflow += int((~inside).sum())
-            peak = max(peak, used)
+        xb = cols[rows, blk]
+        hm = w[:cfg.hash_bits, blk] if reuse else np.asarray(hash_matrix, np.float64)[:, blk]
+        proj = xb @ hm.T
+        if reuse:
+            a[:, :nh] += proj
+        slot, nslots = _first_seen_slots(_ids(proj))
+        inside = slot < cap
+        used = int(min(nslots, cap))
+        if used:
+            sums = np.zeros((used, xb.shape[1]))
+            np.add.at(sums, slot[inside], xb[inside])
+            mean = sums / np.bincount(slot[inside], minlength=used)[:, None]
+            a[inside, nh:] += (mean @ w[nh:, blk].T)[slot[inside]]
+        a[~inside, nh:] += xb[~inside] @ w[nh:, blk].T
+        vectors += xb.shape[0]
+        clusters += used
+        overflow += int((~inside).sum())
+        peak = max(peak, used)
     return acc, TrecStats(vectors, clusters, overflow, peak)
 
 
