@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -21,3 +22,11 @@ def write_section(name: str, text: str, readme: Path = README) -> bool:
     _, tail = rest.split(end, 1)
     readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
     return True
+
+
+def publish(name: str, text: str, readme: Path = README) -> None:
+    """Write ``text`` into the README section ``name``, or print it when there is none."""
+    if write_section(name, text, readme):
+        print(f"wrote the {name} into {readme}", file=sys.stderr)
+    else:
+        print(text)

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from _readme import README, write_section
+from _readme import publish
 from mcusim.boards import get_board
 from mcusim.build import FIRMWARE_DIR, build_firmware
 from mcusim.machine import Machine
@@ -117,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in setup.items():
         print(f"setup: {k}: {v * 1000:.0f} ms")
     text = table(rows, setup, args.board)
-    if not args.no_readme and write_section("speed-table", text):
-        print(f"table written to {README}")
+    if args.no_readme:
+        print(f"\n{text}")
     else:
-        print()
-        print(text)
+        publish("speed-table", text)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from _readme import README, write_section
+from _readme import README, publish
 from mcusim.boards import get_board
 from mcusim.kernels import s8_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
@@ -73,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         df.to_csv(args.csv, index=False)
     text = table(df)
-    if not write_section("s8-table", text, args.readme):
-        print(text)
-    else:
-        print(f"wrote the s8 table into {args.readme}", file=sys.stderr)
+    publish("s8-table", text, args.readme)
     return 0
 
 
