@@ -107,3 +107,7 @@ class BudgetExhausted(EmulationFault):
 class GuardViolation(EmulationFault):
     """Firmware wrote outside the buffers it was given (a red zone around a host buffer changed)."""
 
+
+
+class ModelError(McusimError):
+    """A model is malformed or unsupported (names the file, operator and tensor where known)."""
