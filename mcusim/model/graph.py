@@ -97,7 +97,8 @@ class Tensor:
     data
         The constant contents (weights, bias) or ``None`` for activations.
     bits
-        Storage bit width of the elements (8 unless a packed kernel stores it packed).
+        Storage bit width of ``int8`` elements: 8, or 2/4 when a packed kernel stores them
+        packed.
     """
 
     name: str
@@ -118,7 +119,7 @@ class Tensor:
     @property
     def nbytes(self) -> int:
         """Bytes the tensor occupies (packed tensors: ``ceil(elements * bits / 8)``)."""
-        if self.bits != 8 * DTYPE_BYTES.get(self.dtype, 1):
+        if self.dtype == "int8" and self.bits < 8:
             return (self.num_elements * self.bits + 7) // 8
         return self.num_elements * DTYPE_BYTES.get(self.dtype, 1)
 
