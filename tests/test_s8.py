@@ -519,3 +519,48 @@ def test_bench_rows(machines: dict) -> None:
     assert rows[3]["scratch_bytes"] == s8.conv_buffer_size(8, 3, 3, dsp=False)
     names = {k.name for k in s8_bench.list_kernels()}
     assert {"s8_conv", "s8_conv_plainc", "s8_fc", "s8_fc_plainc"} <= names
+
+
+# ----------------------------------------------------------------------- parameters
+
+
+def test_params_modules_doctests() -> None:
+    import doctest
+
+    from mcusim.kernels import s8_fixedpoint, s8_params
+
+    for module in (s8_params, s8_fixedpoint):
+        failures, tried = doctest.testmod(module)
+        assert failures == 0 and tried > 0, module.__name__
+
+
+@pytest.mark.parametrize("in_hw,k,stride,want", [
+    ((49, 10), (10, 4), 2, (4, 1, 5, 1)),        # DS-CNN: 25 x 5 out
+    ((32, 32), 3, 2, (0, 0, 1, 1)),              # ResNet-8 stride 2
+    ((32, 32), 1, 2, (0, 0, 0, 0)),              # 1x1 shortcut
+    ((25, 5), 3, 1, (1, 1, 1, 1)),
+    ((7, 6), (2, 5), (3, 1), (0, 2, 1, 2)),
+])
+def test_same_padding(in_hw: tuple, k: object, stride: object, want: tuple) -> None:
+    pad = s8.same_padding(in_hw, k, stride)
+    assert pad == want
+    kh, kw = (k, k) if isinstance(k, int) else k
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    p = ConvParams(stride, pad, 0, 0, -128, 127, [1], [0])
+    assert p.out_hw(*in_hw, kh, kw) == (-(-in_hw[0] // sh), -(-in_hw[1] // sw))
+
+
+def test_param_structs_and_validation() -> None:
+    p = ConvParams((2, 3), (1, 2, 0, 1), -5, 7, -128, 127, [1], [0])
+    assert p.conv_struct() == [-5, 7, 3, 2, 2, 1, 1, 1, -128, 127]    # tiles are {w, h}
+    assert ConvParams(2, 1, 0, 0, -128, 127, [1], [0]).conv_struct()[2:6] == [2, 2, 1, 1]
+    assert PoolParams((25, 5), (25, 4), (0, 1, 0, 0)).struct() == [4, 25, 1, 0, 5, 25, -128, 127]
+    assert p.out_hw(9, 10, 3, 4) == (4, 4)       # (9+1+0-3)//2+1, (10+2+1-4)//3+1
+    for stride, pad in (((0, 1), 0), (1, -1), (1, (1, 2, 3)), ((1, 1, 1), 0)):
+        with pytest.raises(ValueError):
+            ConvParams(stride, pad, 0, 0, -128, 127, [1], [0])
+    with pytest.raises(ValueError, match="smaller than the window"):
+        PoolParams(2, 1, (0, 0, 2, 0)).out_hw(5, 5)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        PoolParams((7, 1), 1).out_hw(5, 5)
+    assert s8.uses_1x1_path(1, 1, 0) and not s8.uses_1x1_path(1, 1, (0, 0, 1, 0))

@@ -29,21 +29,22 @@ import numpy as np
 
 from mcusim.errors import McusimError
 from mcusim.kernels.s8_params import (
-    AddParams, ConvParams, PoolParams, avg_pool_buffer_size, conv_buffer_size,
-    conv_wrapper_buffer_size, uses_1x1_path,
+    AddParams, ConvParams, PoolParams, SoftmaxParams, avg_pool_buffer_size, conv_buffer_size,
+    conv_wrapper_buffer_size, same_padding, uses_1x1_path,
 )
 from mcusim.kernels.s8_problem import make_problem
 from mcusim.kernels.s8_ref import (
     add_s8_ref, avg_pool_s8_ref, conv_s8_ref, depthwise_conv_s8_ref, fc_s8_ref,
-    max_pool_s8_ref, out_size,
+    max_pool_s8_ref, softmax_s8_ref,
 )
 
 __all__ = [
-    "AddParams", "ConvParams", "KernelRun", "PoolParams", "S8_STATUS", "add_s8_ref",
-    "avg_pool_buffer_size", "avg_pool_s8_ref", "conv_buffer_size", "conv_s8_ref",
-    "conv_wrapper_buffer_size", "depthwise_conv_s8_ref", "fc_s8_ref", "make_problem",
-    "max_pool_s8_ref", "place_struct", "run_add_s8", "run_avg_pool_s8", "run_conv_s8",
-    "run_depthwise_conv_s8", "run_fc_s8", "run_max_pool_s8", "uses_1x1_path",
+    "AddParams", "ConvParams", "KernelRun", "PoolParams", "S8_STATUS", "SoftmaxParams",
+    "add_s8_ref", "avg_pool_buffer_size", "avg_pool_s8_ref", "conv_buffer_size",
+    "conv_s8_ref", "conv_wrapper_buffer_size", "depthwise_conv_s8_ref", "fc_s8_ref",
+    "make_problem", "max_pool_s8_ref", "place_struct", "run_add_s8", "run_avg_pool_s8",
+    "run_conv_s8", "run_depthwise_conv_s8", "run_fc_s8", "run_max_pool_s8", "same_padding",
+    "softmax_s8_ref", "uses_1x1_path",
 ]
 
 #: Status codes of ``mnn_status`` (mnn_types.h).
@@ -188,8 +189,7 @@ def run_conv_s8(machine: Any, x_hwc: np.ndarray, w_ohwi: np.ndarray, bias: np.nd
         The kernel returned an error status.
     """
     co, kh, kw, ci = w_ohwi.shape
-    oh = out_size(x_hwc.shape[0], kh, params.stride, params.pad)
-    ow = out_size(x_hwc.shape[1], kw, params.stride, params.pad)
+    oh, ow = params.out_hw(x_hwc.shape[0], x_hwc.shape[1], kh, kw)
     size_symbol = {"wrapper": "mnn_convolve_wrapper_s8_get_buffer_size",
                    "generic": "mnn_convolve_s8_get_buffer_size", "1x1": None}[kernel]
     return _run_conv_like(machine, CONV_SYMBOLS[kernel], size_symbol, x_hwc, w_ohwi, bias,
@@ -204,8 +204,7 @@ def run_depthwise_conv_s8(machine: Any, x_hwc: np.ndarray, w_hwc: np.ndarray,
     """Run an int8 depthwise convolution (filter ``[KH, KW, C]``); ``kernel`` is
     ``"wrapper"``, ``"generic"`` or ``"3x3"``.  See :func:`run_conv_s8`."""
     kh, kw, c = w_hwc.shape
-    oh = out_size(x_hwc.shape[0], kh, params.stride, params.pad)
-    ow = out_size(x_hwc.shape[1], kw, params.stride, params.pad)
+    oh, ow = params.out_hw(x_hwc.shape[0], x_hwc.shape[1], kh, kw)
     return _run_conv_like(machine, DEPTHWISE_SYMBOLS[kernel], None, x_hwc, w_hwc, bias,
                           params, _dims(1, kh, kw, c), (oh, ow, c), kernel, None,
                           output_bytes, budget)
@@ -240,7 +239,7 @@ def _run_pool(machine: Any, symbol: str, size_symbol: str | None, x: np.ndarray,
               p: PoolParams, output_bytes: int | None, budget: int | None) -> KernelRun:
     machine.free_all()
     h, w, c = x.shape
-    oh, ow = out_size(h, p.filter, p.stride, p.pad), out_size(w, p.filter, p.stride, p.pad)
+    oh, ow = p.out_hw(h, w)
     in_dims = place_struct(machine, _dims(1, h, w, c))
     o_dims = place_struct(machine, _dims(1, oh, ow, c))
     pa = place_struct(machine, p.struct())
