@@ -261,6 +261,163 @@ def test_requantize_firmware_matches_numpy(mach: tuple[Machine, bool]) -> None:
     assert m.call("mnn_requantize_s32", *addrs, 0, n).return_value == ARG_ERROR
 
 
+# ------------------------------------------- asymmetric padding, (h, w) strides and windows
+
+SAME = "same"
+
+
+def _pad(pad: object, in_hw: tuple[int, int], k: tuple[int, int],
+         stride: tuple[int, int]) -> object:
+    return s8.same_padding(in_hw, k, stride) if pad == SAME else pad
+
+
+# (H, W, C_IN, C_OUT, (KH, KW), (SH, SW), pad: int | (t, l, b, r) | SAME)
+ASYM_CONV_SHAPES = [
+    (49, 10, 1, 16, (10, 4), (2, 2), SAME),       # DS-CNN first layer: (4, 1, 5, 1)
+    (16, 16, 8, 8, (3, 3), (2, 2), SAME),         # ResNet-8 stride 2: (0, 0, 1, 1)
+    (16, 16, 8, 6, (1, 1), (2, 2), SAME),         # ResNet-8 1x1 shortcut, last row unused
+    (15, 9, 5, 7, (1, 1), (2, 3), 0),             # 1x1 with (h, w) stride
+    (11, 8, 3, 5, (4, 2), (3, 2), SAME),
+    (7, 6, 4, 3, (2, 2), (1, 1), (0, 0, 1, 1)),   # padding after only
+    (10, 9, 2, 3, (5, 3), (2, 1), 0),             # VALID, leftover rows
+    (6, 7, 3, 4, (3, 3), (1, 2), (2, 0, 0, 1)),   # more before than after
+]
+
+
+@pytest.mark.parametrize("shape", ASYM_CONV_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_conv_asymmetric_bit_exact(mach: tuple[Machine, bool], shape: tuple) -> None:
+    m, dsp = mach
+    h, w, ci, co, (kh, kw), stride, pad = shape
+    pad = _pad(pad, (h, w), (kh, kw), stride)
+    rng = np.random.default_rng(len(str(shape)))
+    x = _rand_s8(rng, (h, w, ci))
+    wt = rng.integers(-127, 128, (co, kh, kw, ci)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, co).astype(np.int32)
+    p = _conv_params(rng, co, stride, pad, k=kh * kw * ci)
+    ref = s8.conv_s8_ref(x, wt, bias, p)
+    fast = s8.uses_1x1_path(kh, kw, pad)
+    for kernel in ["wrapper", "generic"] + (["1x1"] if fast else []):
+        run = s8.run_conv_s8(m, x, wt, bias, p, kernel=kernel)
+        np.testing.assert_array_equal(run.output, ref, err_msg=kernel)
+        if kernel == "wrapper":
+            assert run.scratch_bytes == s8.conv_wrapper_buffer_size(ci, kh, kw, pad, dsp=dsp)
+    assert len(np.unique(ref)) > 10
+
+
+# (H, W, C, (KH, KW), (SH, SW), pad)
+ASYM_DW_SHAPES = [
+    (25, 5, 12, (3, 3), (1, 1), SAME),            # DS-CNN depthwise
+    (12, 11, 5, (3, 3), (2, 2), SAME),            # (0, 1, 1, 1): the 3x3 kernel
+    (9, 10, 6, (5, 3), (2, 3), SAME),
+    (8, 7, 6, (2, 4), (1, 2), 0),
+    (7, 7, 9, (3, 3), (2, 1), (1, 0, 0, 2)),
+]
+
+
+@pytest.mark.parametrize("shape", ASYM_DW_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_depthwise_asymmetric_bit_exact(mach: tuple[Machine, bool], shape: tuple) -> None:
+    m, _ = mach
+    h, w, c, (kh, kw), stride, pad = shape
+    pad = _pad(pad, (h, w), (kh, kw), stride)
+    rng = np.random.default_rng(200 + len(str(shape)))
+    x = _rand_s8(rng, (h, w, c))
+    wt = rng.integers(-127, 128, (kh, kw, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    p = _conv_params(rng, c, stride, pad, k=kh * kw)
+    ref = s8.depthwise_conv_s8_ref(x, wt, bias, p)
+    top, left = p.pad_tlbr[:2]
+    three = (kh, kw) == (3, 3) and top <= 1 and left <= 1
+    for kernel in ["wrapper", "generic"] + (["3x3"] if three else []):
+        np.testing.assert_array_equal(
+            s8.run_depthwise_conv_s8(m, x, wt, bias, p, kernel=kernel).output, ref,
+            err_msg=kernel)
+    assert len(np.unique(ref)) > 5
+
+
+# (H, W, C, (FH, FW), (SH, SW), pad, act_min, act_max)
+ASYM_POOL_CASES = [
+    (25, 5, 64, (25, 5), (25, 5), 0, -128, 127),  # DS-CNN global average pool
+    (8, 8, 64, (8, 8), (8, 8), 0, -128, 127),     # ResNet-8 global average pool
+    (7, 9, 5, (3, 3), (2, 2), SAME, -128, 127),
+    (10, 7, 3, (2, 3), (3, 2), SAME, -10, 127),
+    (6, 11, 4, (4, 2), (1, 3), SAME, -128, 100),
+    (9, 9, 6, (3, 5), (2, 2), 0, -128, 127),
+    (5, 6, 7, (3, 2), (2, 1), (2, 1, 0, 0), -128, 127),
+]
+
+
+@pytest.mark.parametrize("case", ASYM_POOL_CASES, ids=lambda s: "x".join(map(str, s)))
+def test_pooling_asymmetric_bit_exact(mach: tuple[Machine, bool], case: tuple) -> None:
+    m, dsp = mach
+    h, w, c, f, stride, pad, lo, hi = case
+    rng = np.random.default_rng(len(str(case)) + 700)
+    x = _rand_s8(rng, (h, w, c))
+    x.flat[::5] = -128
+    x.flat[::9] = 127
+    p = PoolParams(f, stride, _pad(pad, (h, w), f, stride), lo, hi)
+    np.testing.assert_array_equal(s8.run_max_pool_s8(m, x, p).output, s8.max_pool_s8_ref(x, p))
+    run = s8.run_avg_pool_s8(m, x, p)
+    ref = s8.avg_pool_s8_ref(x, p)
+    np.testing.assert_array_equal(run.output, ref)
+    assert run.scratch_bytes == s8.avg_pool_buffer_size(c, dsp=dsp)
+    if ref.size > 20:
+        assert len(np.unique(ref)) > 5
+
+
+def test_avg_pool_excludes_padding(machines: dict) -> None:
+    # a 2x2 window at the corner of SAME padding (0, 0, 1, 1) sees one pixel: its value
+    x = np.full((3, 3, 1), 9, np.int8)
+    p = PoolParams(2, 2, (0, 0, 1, 1))
+    assert s8.avg_pool_s8_ref(x, p).ravel().tolist() == [9, 9, 9, 9]
+    for build in BUILDS:
+        assert s8.run_avg_pool_s8(machines[("stm32f746zg", build)], x, p
+                                  ).output.ravel().tolist() == [9, 9, 9, 9]
+
+
+# ----------------------------------------------------------------------- softmax
+
+
+@pytest.mark.parametrize("scale", [0.0625, 0.1, 0.2371, 3e-3, 40.0])
+@pytest.mark.parametrize("rows,depth", [(1, 12), (1, 10), (3, 37), (2, 1), (5, 7)])
+def test_softmax_bit_exact(mach: tuple[Machine, bool], scale: float, rows: int,
+                           depth: int) -> None:
+    m, _ = mach
+    rng = np.random.default_rng(rows * 100 + depth)
+    x = _rand_s8(rng, (rows, depth))
+    x[0, 0] = 127
+    if rows > 2:
+        x[1] = x[1, 0]
+        x[2] = rng.integers(-3, 3, depth)
+    p = s8.SoftmaxParams.from_scale(scale)
+    ref = s8.softmax_s8_ref(x, p)
+    np.testing.assert_array_equal(s8.run_softmax_s8(m, x, p).output, ref)
+    np.testing.assert_array_equal(s8.run_softmax_s8(m, x, p, in_place=True).output, ref)
+
+
+def test_softmax_spread_and_error_statuses(machines: dict) -> None:
+    m = machines[("stm32f469i", "dsp")]
+    x = np.arange(-128, 128, dtype=np.int8).reshape(8, 32)
+    p = s8.SoftmaxParams.from_scale(0.05)
+    out = s8.run_softmax_s8(m, x, p).output
+    np.testing.assert_array_equal(out, s8.softmax_s8_ref(x, p))
+    assert len(np.unique(out)) > 10
+    big = np.zeros((1, 4095), np.int8)               # the largest row: all equal
+    np.testing.assert_array_equal(s8.run_softmax_s8(m, big, p).output,
+                                  s8.softmax_s8_ref(big, p))
+    m.free_all()
+    pa = place_struct(m, p.struct())
+    buf = m.place(np.zeros(64, np.int8))
+    assert m.call("mnn_softmax_s8", pa, buf, 2, 32, buf).return_value == 0
+    assert m.call("mnn_softmax_s8", pa, buf, 0, 32, buf).return_value == 0
+    for args in ((0, buf, 2, 32, buf), (pa, 0, 2, 32, buf), (pa, buf, 2, 32, 0),
+                 (pa, buf, -1, 32, buf), (pa, buf, 2, 0, buf), (pa, buf, 1, 4096, buf)):
+        assert m.call("mnn_softmax_s8", *args).return_value == ARG_ERROR, args
+    for bad in ([p.input_multiplier, 32, p.diff_min], [p.input_multiplier, -1, p.diff_min],
+                [p.input_multiplier, p.input_left_shift, 1], [-5, p.input_left_shift, 0]):
+        assert m.call("mnn_softmax_s8", place_struct(m, bad), buf, 2, 32, buf
+                      ).return_value == ARG_ERROR, bad
+
+
 # ----------------------------------------------------------------------- scratch sizes
 
 
@@ -346,7 +503,12 @@ def test_conv_error_statuses(machines: dict, key: tuple[str, str], symbol: str) 
     }
     for name, dims in bad_dims.items():
         assert call(symbol, **{name: place_struct(m, dims)}) == ARG_ERROR, name
-    assert call(symbol, o_dims=place_struct(m, [1, 4, 5, 4])) == ARG_ERROR   # wrong OH
+    # 5 rows, 3x3, pad before 1: OH 4..6 imply a pad after of 0..2; 3 and 7 are impossible
+    assert call(symbol, o_dims=place_struct(m, [1, 4, 5, 4])) == 0
+    assert call(symbol, o_dims=place_struct(m, [1, 6, 5, 4]), output=m.alloc(120)) == 0
+    assert call(symbol, o_dims=place_struct(m, [1, 3, 5, 4])) == ARG_ERROR
+    assert call(symbol, o_dims=place_struct(m, [1, 7, 5, 4])) == ARG_ERROR
+    assert call(symbol, o_dims=place_struct(m, [1, 5, 7, 4])) == ARG_ERROR
     assert call(symbol, o_dims=place_struct(m, [2, 5, 5, 4])) == ARG_ERROR   # batch
     words = call.p.conv_struct()
     for index, value in ((6, 2), (2, 0), (4, 3), (0, 129), (1, 128), (8, 10)):

@@ -13,9 +13,14 @@
  *
  * Layouts: tensors NHWC (`[N, H, W, C]`); convolution filters `[C_OUT, KH, KW, C_IN]`;
  * depthwise filters `[1, KH, KW, C]`; fully-connected weights `[C_OUT, C_IN]`.
- * Padding is symmetric: `pad` zero-point pixels before and after (the last ones only as far as
- * needed); output sizes must equal `(in + 2 * pad - k) / stride + 1` (integer division).
- * Dilation must be 1.
+ * Padding (CMSIS-NN convention): `padding` is the padding *before* (top, left), in
+ * [0, k - 1]; the padding after (bottom, right) is implied by the output size,
+ * `pad_after = (out - 1) * stride + k - in - pad_before`, which must lie in (-stride, k - 1]
+ * (a negative value leaves the last input rows unused, as VALID padding does when the
+ * stride does not divide). So `out = (in + pad_before + pad_after - k) / stride + 1`, and
+ * TFLite's asymmetric SAME padding (`pad_after = pad_before + 1`) is expressed by the
+ * output size alone. Padded pixels hold the input zero point (convolutions) or are ignored
+ * (pooling). Dilation must be 1.
  *
  * Every kernel returns ::MNN_OK, ::MNN_ARG_ERROR (NULL buffer, mismatched or out-of-range
  * dimension or parameter) or ::MNN_NO_SCRATCH (scratch smaller than its `..._get_buffer_size()`).
@@ -36,7 +41,7 @@ typedef struct {
     int32_t input_offset;      /**< -input zero point, [-127, 128] */
     int32_t output_offset;     /**< output zero point, [-128, 127] */
     mnn_tile stride;           /**< >= 1 */
-    mnn_tile padding;          /**< >= 0 and < kernel size */
+    mnn_tile padding;          /**< before (left, top): >= 0 and < kernel size; after: implied */
     mnn_tile dilation;         /**< must be {1, 1} */
     mnn_activation activation; /**< clamp, -128 <= min <= max <= 127 */
 } mnn_conv_params;
@@ -51,7 +56,8 @@ typedef struct {
 /** Pooling parameters (input and output share scale and zero point). Eight int32. */
 typedef struct {
     mnn_tile stride;           /**< >= 1 */
-    mnn_tile padding;          /**< >= 0 and < filter size; padded pixels are ignored */
+    mnn_tile padding;          /**< before (left, top): >= 0 and < filter size; after: implied
+                                    by the output size; padded pixels are ignored */
     mnn_tile filter;           /**< window size, >= 1 */
     mnn_activation activation; /**< clamp, -128 <= min <= max <= 127 */
 } mnn_pool_params;
@@ -75,6 +81,17 @@ typedef struct {
     int32_t output_shift;      /**< [-31, 0] */
     mnn_activation activation; /**< clamp, -128 <= min <= max <= 127 */
 } mnn_add_params;
+
+/**
+ * Softmax parameters (TFLite int8 SOFTMAX, output scale 1/256 and zero point -128). Three
+ * int32, computed as TFLite Micro's `CalculateSoftmaxParams` (Python:
+ * `mcusim.kernels.s8_params.SoftmaxParams.from_scale(input_scale, beta)`).
+ */
+typedef struct {
+    int32_t input_multiplier;  /**< Q31 multiplier of beta * input_scale * 2^26, >= 0 */
+    int32_t input_left_shift;  /**< its left shift, [0, 31] */
+    int32_t diff_min;          /**< <= 0: differences to the row maximum below it give -128 */
+} mnn_softmax_params;
 
 /* ------------------------------------------------------------------ convolution */
 
@@ -117,7 +134,7 @@ int32_t mnn_convolve_s8_get_buffer_size(const mnn_dims *input_dims, const mnn_di
  *        directly (2 pixels x 2 channels, SMLAD on SXTAB16/SXTB16 pairs with `MNN_DSP`).
  *
  * Same parameters as mnn_convolve_s8(); requires `KH = KW = 1` and zero padding (any
- * stride). `ctx` is not used and may be NULL.
+ * stride, per axis; unused trailing rows/columns allowed). `ctx` is not used and may be NULL.
  * @return ::MNN_OK or ::MNN_ARG_ERROR
  */
 mnn_status mnn_convolve_1x1_s8(const mnn_context *ctx, const mnn_conv_params *params,
@@ -225,7 +242,7 @@ mnn_status mnn_fully_connected_s8(const mnn_context *ctx, const mnn_fc_params *p
  * @param[in]  params       stride, padding, window, activation
  * @param[in]  input_dims   `{N, H, W, C}`
  * @param[in]  input        int8 `[N, H, W, C]`
- * @param[in]  output_dims  `{N, OH, OW, C}`, `OH = (H + 2 pad - FH) / stride + 1`
+ * @param[in]  output_dims  `{N, OH, OW, C}`, `OH = (H + pad_top + pad_bottom - FH) / stride + 1`
  * @param[out] output       int8 `[N, OH, OW, C]`
  * @return ::MNN_OK or ::MNN_ARG_ERROR
  */
@@ -268,6 +285,25 @@ int32_t mnn_avg_pool_s8_get_buffer_size(const mnn_dims *output_dims);
  */
 mnn_status mnn_elementwise_add_s8(const mnn_add_params *params, const int8_t *input1,
                                   const int8_t *input2, int8_t *output, int32_t size);
+
+/* ---------------------------------------------------------------------- softmax */
+
+/**
+ * @brief int8 softmax along rows, bit-exact with TensorFlow Lite Micro's reference kernel
+ *        (`reference_ops::Softmax`, gemmlowp fixed point: Q5.26 differences, Q12.19 sum).
+ *
+ * Per row: `d = x - max(row)`; entries with `d >= diff_min` get
+ * `exp(d * input_multiplier * 2^input_left_shift)`, divided by the sum of those, in units
+ * of 1/256 minus 128; the other entries give -128. No scratch.
+ * @param[in]  params     multiplier, left shift, diff_min (see ::mnn_softmax_params)
+ * @param[in]  input      int8 `[num_rows, row_size]`
+ * @param[in]  num_rows   number of rows, >= 0
+ * @param[in]  row_size   elements per row, [1, 4095] (the sum of exponentials stays in int32)
+ * @param[out] output     int8 `[num_rows, row_size]` (may alias input)
+ * @return ::MNN_OK or ::MNN_ARG_ERROR (NULL buffer, size or parameter out of range)
+ */
+mnn_status mnn_softmax_s8(const mnn_softmax_params *params, const int8_t *input,
+                          int32_t num_rows, int32_t row_size, int8_t *output);
 
 /* ---------------------------------------------------------------- requantisation */
 

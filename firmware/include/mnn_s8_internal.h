@@ -263,6 +263,23 @@ static inline int mnn_s8_offsets_ok(int32_t input_offset, int32_t output_offset)
            output_offset <= 127;
 }
 
+/**
+ * One axis of a window (filter or pooling) and its output size, CMSIS-NN convention: `pad`
+ * pixels before, in [0, k - 1]; the padding after is implied by the output size,
+ * `after = (out - 1) * stride + k - in - pad`, and must be in (-stride, k - 1] (negative:
+ * the last input rows are not used, as in VALID with a stride that does not divide).
+ * Then every window overlaps the input and `out = (in + pad + after - k) / stride + 1`.
+ */
+static inline int mnn_s8_axis_ok(int32_t in, int32_t out, int32_t k, int32_t stride,
+                                 int32_t pad)
+{
+    if (in < 1 || out < 1 || k < 1 || stride < 1 || pad < 0 || pad >= k) {
+        return 0;
+    }
+    const int32_t after = (out - 1) * stride + k - in - pad;
+    return after > -stride && after <= k - 1;
+}
+
 /** Clip the window of one output coordinate: taps [k0, k1) lie inside [0, size). */
 static inline void mnn_s8_clip_window(int32_t start, int32_t k, int32_t size, int32_t *k0,
                                       int32_t *k1)

@@ -9,11 +9,6 @@ static int32_t dims_positive(const mnn_dims *d)
     return d->n >= 1 && d->h >= 1 && d->w >= 1 && d->c >= 1;
 }
 
-static int32_t out_size(int32_t in, int32_t pad, int32_t k, int32_t stride)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
-
 mnn_status mnn_s8_check_conv(const mnn_conv_params *params, const mnn_per_channel_quant *quant,
                              const mnn_dims *input_dims, const int8_t *input,
                              const mnn_dims *filter_dims, const int8_t *filter,
@@ -28,10 +23,7 @@ mnn_status mnn_s8_check_conv(const mnn_conv_params *params, const mnn_per_channe
     if (!dims_positive(input_dims) || !dims_positive(filter_dims) || !dims_positive(output_dims)) {
         return MNN_ARG_ERROR;
     }
-    if (params->stride.h < 1 || params->stride.w < 1 || params->padding.h < 0 ||
-        params->padding.w < 0 || params->padding.h >= filter_dims->h ||
-        params->padding.w >= filter_dims->w || params->dilation.h != 1 ||
-        params->dilation.w != 1) {
+    if (params->dilation.h != 1 || params->dilation.w != 1) {
         return MNN_ARG_ERROR;
     }
     if (!mnn_s8_offsets_ok(params->input_offset, params->output_offset) ||
@@ -45,10 +37,10 @@ mnn_status mnn_s8_check_conv(const mnn_conv_params *params, const mnn_per_channe
                   : (output_dims->c != filter_dims->n)) {
         return MNN_ARG_ERROR;
     }
-    if (input_dims->h + 2 * params->padding.h < filter_dims->h ||
-        input_dims->w + 2 * params->padding.w < filter_dims->w ||
-        output_dims->h != out_size(input_dims->h, params->padding.h, filter_dims->h, params->stride.h) ||
-        output_dims->w != out_size(input_dims->w, params->padding.w, filter_dims->w, params->stride.w)) {
+    if (!mnn_s8_axis_ok(input_dims->h, output_dims->h, filter_dims->h, params->stride.h,
+                        params->padding.h) ||
+        !mnn_s8_axis_ok(input_dims->w, output_dims->w, filter_dims->w, params->stride.w,
+                        params->padding.w)) {
         return MNN_ARG_ERROR;
     }
     return MNN_OK;

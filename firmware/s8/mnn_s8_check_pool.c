@@ -17,16 +17,9 @@ mnn_status mnn_s8_check_pool(const mnn_pool_params *params, const mnn_dims *inpu
     if (i->n < 1 || i->h < 1 || i->w < 1 || i->c < 1 || o->n != i->n || o->c != i->c) {
         return MNN_ARG_ERROR;
     }
-    if (params->stride.h < 1 || params->stride.w < 1 || params->filter.h < 1 ||
-        params->filter.w < 1 || params->padding.h < 0 || params->padding.w < 0 ||
-        params->padding.h >= params->filter.h || params->padding.w >= params->filter.w ||
-        !mnn_s8_activation_ok(&params->activation)) {
-        return MNN_ARG_ERROR;
-    }
-    if (i->h + 2 * params->padding.h < params->filter.h ||
-        i->w + 2 * params->padding.w < params->filter.w ||
-        o->h != (i->h + 2 * params->padding.h - params->filter.h) / params->stride.h + 1 ||
-        o->w != (i->w + 2 * params->padding.w - params->filter.w) / params->stride.w + 1) {
+    if (!mnn_s8_activation_ok(&params->activation) ||
+        !mnn_s8_axis_ok(i->h, o->h, params->filter.h, params->stride.h, params->padding.h) ||
+        !mnn_s8_axis_ok(i->w, o->w, params->filter.w, params->stride.w, params->padding.w)) {
         return MNN_ARG_ERROR;
     }
     return MNN_OK;

@@ -43,7 +43,8 @@ __all__ = [
     "add_s8_ref", "avg_pool_buffer_size", "avg_pool_s8_ref", "conv_buffer_size",
     "conv_s8_ref", "conv_wrapper_buffer_size", "depthwise_conv_s8_ref", "fc_s8_ref",
     "make_problem", "max_pool_s8_ref", "place_struct", "run_add_s8", "run_avg_pool_s8",
-    "run_conv_s8", "run_depthwise_conv_s8", "run_fc_s8", "run_max_pool_s8", "same_padding",
+    "run_conv_s8", "run_depthwise_conv_s8", "run_fc_s8", "run_max_pool_s8", "run_softmax_s8",
+    "same_padding",
     "softmax_s8_ref", "uses_1x1_path",
 ]
 
@@ -285,4 +286,23 @@ def run_add_s8(machine: Any, a: np.ndarray, b: np.ndarray, params: AddParams, *,
     r = machine.call(symbol, pa, a1, a2, oa, a.size, budget=budget)
     _check(symbol, r)
     out = machine.read(oa, a.size, np.int8).reshape(a.shape).copy()
+    return KernelRun(out, r, 0, 0, 0, symbol)
+
+
+def run_softmax_s8(machine: Any, x: np.ndarray, params: SoftmaxParams, *,
+                   in_place: bool = False, output_bytes: int | None = None,
+                   budget: int | None = None) -> KernelRun:
+    """Run ``mnn_softmax_s8`` along the last axis of ``x``; see :func:`softmax_s8_ref`.
+
+    ``in_place`` writes the output over the input (the kernel allows the alias).
+    """
+    machine.free_all()
+    rows = np.ascontiguousarray(x, dtype=np.int8).reshape(-1, x.shape[-1])
+    pa = place_struct(machine, params.struct())
+    xa = int(machine.place(rows, "ram", name="input"))
+    oa = xa if in_place else _out(machine, rows.size, output_bytes)
+    symbol = "mnn_softmax_s8"
+    r = machine.call(symbol, pa, xa, rows.shape[0], rows.shape[1], oa, budget=budget)
+    _check(symbol, r)
+    out = machine.read(oa, rows.size, np.int8).reshape(x.shape).copy()
     return KernelRun(out, r, 0, 0, 0, symbol)

@@ -23,10 +23,6 @@ __all__ = [
 ]
 
 
-def _wrap32(x: np.ndarray) -> np.ndarray:
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
 def _windows(x_hwc: np.ndarray, kh: int, kw: int, p: ConvParams | PoolParams,
              fill: int) -> np.ndarray:
     """``[OH, OW, KH, KW, C]`` windows of the padded int64 tensor (asymmetric padding)."""
@@ -40,7 +36,7 @@ def _windows(x_hwc: np.ndarray, kh: int, kw: int, p: ConvParams | PoolParams,
 
 
 def _finish(acc: np.ndarray, p: ConvParams) -> np.ndarray:
-    out = requantize(_wrap32(acc), p.multipliers, p.shifts).astype(np.int64) + p.output_offset
+    out = requantize(wrap32(acc), p.multipliers, p.shifts).astype(np.int64) + p.output_offset
     return np.clip(out, p.act_min, p.act_max).astype(np.int8)
 
 
