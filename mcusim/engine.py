@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import unicorn as uc
@@ -21,6 +22,7 @@ _CPU = {"cortex-m4": arm.UC_CPU_ARM_CORTEX_M4, "cortex-m7": arm.UC_CPU_ARM_CORTE
 _CORE_REGS = [getattr(arm, f"UC_ARM_REG_R{i}") for i in range(13)]
 _S_REGS = [getattr(arm, f"UC_ARM_REG_S{i}") for i in range(32)]
 PAGE = 1024
+_ALLOCATOR_PAGE = 0xFFFF_F000   # mapped and unmapped once, before the board's memory
 
 # Stop kinds reported by Engine.run.
 STOP_UNTIL = "until"            # reached the stop address
@@ -64,6 +66,29 @@ class Stop:
     detail: str | int | None = None
 
 
+def _use_general_ram_allocator(u: uc.Uc) -> None:
+    """Make Unicorn give every mapping its own range of RAM offsets, whatever the order.
+
+    Unicorn 2.1 (QEMU 5) identifies guest RAM by a "RAM offset" per mapping, and tracks which
+    pages hold translated code by that offset: a store whose RAM offset lies on translated
+    code throws the code away.  Until the first unmap, Unicorn allocates the offset of a new
+    mapping right after the block at the *tail* of its size-sorted block list
+    (``find_ram_offset_last``), which is the end of the last block only if blocks were
+    mapped from the largest to the smallest.  Any other order gives overlapping offsets:
+    with CCM, SRAM1, SRAM2, Flash mapped in that order on the STM32F407, SRAM1 at
+    ``0x2000_4000 + X`` shared its RAM offsets with Flash at ``0x0800_0000 + X``, so every
+    store to a global there re-translated the code at ``X`` (issue 14).
+
+    Once a block has been freed, Unicorn uses its general allocator instead
+    (``find_ram_offset``: the smallest gap after an existing block that fits), whose offsets
+    never overlap.  Mapping and unmapping one page before any other mapping switches to it,
+    so the board's memory map can be mapped in any order (tests/test_engine.py checks the
+    three boards store to every RAM word without re-translating anything).
+    """
+    u.mem_map(_ALLOCATOR_PAGE, PAGE)
+    u.mem_unmap(_ALLOCATOR_PAGE, PAGE)
+
+
 class Engine:
     """A Cortex-M CPU in Unicorn.
 
@@ -76,6 +101,7 @@ class Engine:
     def __init__(self, core: str) -> None:
         self.uc = uc.Uc(uc.UC_ARCH_ARM, uc.UC_MODE_THUMB | uc.UC_MODE_MCLASS)
         self.uc.ctl_set_cpu_model(_CPU[core])
+        _use_general_ram_allocator(self.uc)
         self._buffers: list[np.ndarray] = []
         self._hooks: list[ctypes.c_size_t] = []
         self._fault: Stop | None = None
@@ -192,6 +218,22 @@ class Engine:
         def on_code(_uc: uc.Uc, address: int, _size: int, _data: object) -> None:
             counts[address] = counts.get(address, 0) + 1
         return self.uc.hook_add(uc.UC_HOOK_CODE, on_code)
+
+    def count_translations(self) -> Callable[[], int]:
+        """Start counting block translations (tests and diagnostics); returns a counter.
+
+        Counts Unicorn's ``UC_HOOK_EDGE_GENERATED`` events: a block looked up from another
+        block outside the chained fast path, which is what every (re)translation of a block
+        reached from a translated block is.  Python runs only on those events, never per
+        executed block, so a run whose code stays translated reports 0.
+        """
+        events = [0]
+
+        def on_edge(_uc: uc.Uc, _cur: object, _prev: object, _data: object) -> None:
+            events[0] += 1
+
+        self.uc.hook_add(uc.UC_HOOK_EDGE_GENERATED, on_edge)
+        return lambda: events[0]
 
     def remove_hook(self, handle: int) -> None:
         self.uc.hook_del(handle)
