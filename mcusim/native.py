@@ -63,6 +63,7 @@ H_NRANGES = 15        # number of wait-state ranges
 H_ICACHE = 16
 H_DCACHE = 24
 H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
+MAX_WAIT_RANGES = 8
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 HEADER = 64
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
@@ -175,8 +176,8 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     numpy.ndarray
         The ``uint64`` state array to pass as the hooks' ``user_data``.
     """
-    if len(wait_ranges) > 8:
-        raise ValueError("at most 8 wait-state ranges")
+    if len(wait_ranges) > MAX_WAIT_RANGES:
+        raise ValueError(f"at most {MAX_WAIT_RANGES} wait-state ranges")
     tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
     ecap = 2 * tcap
     caches = []
