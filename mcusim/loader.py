@@ -189,6 +189,8 @@ def load_elf(path: str | Path) -> LoadedImage:
         Missing file, not ELF, not 32-bit little-endian ARM, not an executable with loadable
         segments, or truncated/corrupt content.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ElfError(f"expected the path of an ELF file, got {type(path).__name__}")
     blob = read_regular(path, MAX_ELF_BYTES, ElfError, "file")
     path = Path(path)
     if blob[:4] != b"\x7fELF":
