@@ -14,8 +14,9 @@ from numba.extending import intrinsic
 from mcusim.native import (
     BLOCK_FIELDS, EDGE_FIELDS, H_BLOCKS, H_BLOCKS_OFF, H_BUDGET, H_CUR, H_DCACHE, H_ECAP,
     H_EDGES_OFF, H_ENTRY, H_FN_READ, H_FN_STOP, H_ICACHE, H_INSNS, H_NRANGES, H_PREV,
-    H_FAULT_ADDR, H_RANGES, H_SCRATCH, H_STOPPED, H_TCAP, H_TICK, SCRATCH_WORDS,
-    STOP_BLOCK_TABLE, STOP_BUDGET, STOP_EDGE_TABLE, STOP_FLASH_WRITE,
+    H_FAULT_ADDR, H_FN_REG, H_MIN_SP, H_MIN_SP_BLOCK, H_RANGES, H_SCRATCH, H_SP_LIMIT,
+    H_SP_REGID, H_SP_VALUE, H_STOPPED, H_TCAP, H_TICK, SCRATCH_WORDS, STOP_BLOCK_TABLE,
+    STOP_BUDGET, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
 
 _STATE_LEN = 1 << 40  # carray needs a length; bounds are never checked in nopython code
@@ -58,6 +59,23 @@ def _call_read(typingctx, fn, uch, address, base, word, size):
         ptr = builder.inttoptr(args[0], fnty.as_pointer())
         dest_ptr = builder.bitcast(builder.gep(args[3], [args[4]]), cgutils.voidptr_t)
         return builder.call(ptr, [args[1], args[2], dest_ptr, args[5]])
+
+    return sig, codegen
+
+
+@intrinsic
+def _call_reg_read(typingctx, fn, uch, regid, base, word):
+    """``((int (*)(void *, int, void *)) fn)(uch, regid, base + word)``."""
+    sig = types.int32(types.uint64, types.voidptr, types.uint64, types.CPointer(types.uint64),
+                      types.uint64)
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [cgutils.voidptr_t, ir.IntType(32),
+                                                cgutils.voidptr_t])
+        ptr = builder.inttoptr(args[0], fnty.as_pointer())
+        regid = builder.trunc(args[2], ir.IntType(32))
+        dest_ptr = builder.bitcast(builder.gep(args[3], [args[4]]), cgutils.voidptr_t)
+        return builder.call(ptr, [args[1], regid, dest_ptr])
 
     return sig, codegen
 
@@ -138,21 +156,44 @@ def _fetch(st, base, line):
     return not hit
 
 
+@njit(cache=True, inline="always")
+def _halfword(st, scratch, pos):
+    word = st[scratch + (pos >> np.uint64(3))]
+    return (word >> ((pos & np.uint64(7)) * _8)) & _MASK32
+
+
 @njit(cache=True)
 def _count_thumb(st, scratch, nbytes):
-    """Number of Thumb instructions in the first ``nbytes`` bytes copied to ``scratch``."""
+    """``(instructions, lowers_sp)`` of the first ``nbytes`` bytes copied to ``scratch``.
+
+    ``lowers_sp`` is 1 when an instruction may lower SP: PUSH, SUB SP #imm, ADD/MOV with
+    Rd = SP (16-bit); STMDB SP!, VPUSH, MOV.W SP, and SP-based forms with Rd or the
+    P/U/W bits of a pre-decrement with writeback equal to SP (32-bit).
+    """
     n = _0
     pos = _0
+    lowers = _0
     while pos < nbytes:
-        word = st[scratch + (pos >> np.uint64(3))]
-        hw = (word >> ((pos & np.uint64(7)) * _8)) & _MASK32
+        hw = _halfword(st, scratch, pos)
         top = hw >> np.uint64(11)
         if top == np.uint64(0x1D) or top == np.uint64(0x1E) or top == np.uint64(0x1F):
+            hw2 = _halfword(st, scratch, pos + _2) if pos + _2 < nbytes else _0
+            rd = (hw2 >> _8) & np.uint64(0xF)
+            if hw == np.uint64(0xE92D) or hw == np.uint64(0xED2D) \
+                    or ((hw & np.uint64(0xF)) == np.uint64(13) and rd == np.uint64(13)) \
+                    or (hw == np.uint64(0xEA4F) and rd == np.uint64(13)):
+                lowers = _1
             pos += _4
         else:
+            if (hw & np.uint64(0xFE00)) == np.uint64(0xB400) \
+                    or (hw & np.uint64(0xFF80)) == np.uint64(0xB080):
+                lowers = _1
+            elif (hw & np.uint64(0xFD00)) == np.uint64(0x4400) and \
+                    (((hw >> _4) & _8) | (hw & np.uint64(7))) == np.uint64(13):
+                lowers = _1
             pos += _2
         n += _1
-    return n
+    return n, lowers
 
 
 _BLOCK_SIG = types.void(types.voidptr, types.uint64, types.uint32, types.CPointer(types.uint64))
@@ -181,7 +222,9 @@ def block_hook(uch, address, size, user_data):
                 nbytes = np.uint64(SCRATCH_WORDS * 8)
             scratch = st[H_SCRATCH]
             _call_read(st[H_FN_READ], uch, address, user_data, scratch, nbytes)
-            st[row + _2] = _count_thumb(st, scratch, nbytes)
+            ninstr, lowers = _count_thumb(st, scratch, nbytes)
+            st[row + _2] = ninstr
+            st[row + np.uint64(7)] = lowers
             break
         h = (h + _1) & mask
         probes += _1
@@ -211,6 +254,19 @@ def block_hook(uch, address, size, user_data):
 
     # Edge from the previous block.
     prev = st[H_PREV]
+    if prev != _0 and st[boff + (prev - _1) * np.uint64(BLOCK_FIELDS) + np.uint64(7)] != _0 \
+            and st[H_FN_REG] != _0:
+        # The previous block may have lowered SP: check it against the stack bottom.
+        st[H_SP_VALUE] = _0
+        _call_reg_read(st[H_FN_REG], uch, st[H_SP_REGID], user_data, np.uint64(H_SP_VALUE))
+        sp = st[H_SP_VALUE] & np.uint64(0xFFFFFFFF)
+        if sp < st[H_MIN_SP]:
+            st[H_MIN_SP] = sp
+            st[H_MIN_SP_BLOCK] = st[boff + (prev - _1) * np.uint64(BLOCK_FIELDS)] - _1
+            if sp < st[H_SP_LIMIT]:
+                st[H_STOPPED] = np.uint64(STOP_STACK)
+                _call_stop(st[H_FN_STOP], uch)
+                return
     if prev == _0:
         if st[H_ENTRY] == _0:
             st[H_ENTRY] = key

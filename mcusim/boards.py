@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcusim._files import read_regular
 from mcusim.errors import ProfileError
+from mcusim.native import MAX_WAIT_RANGES
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 BOARDS_DIR = PROFILES_DIR / "boards"
@@ -36,6 +38,16 @@ CORE_FLAGS: dict[str, tuple[str, ...]] = {
 
 REGION_KINDS = ("flash", "ram")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|K|KB|KiB|M|MB|MiB)?\s*$", re.IGNORECASE)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+_REGION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")   # a linker-script MEMORY name
+#: Ranges the profile loader accepts (the native cache model and the host memory bound them).
+MAX_PROFILE_BYTES = 1 << 20
+MAX_CACHE_LINES = 1 << 16
+MAX_CACHE_WAYS = 256
+CACHE_LINE_BYTES = (4, 4096)
+MAX_WAIT_STATES = 64
+MAX_REGION_BYTES = 512 << 20
+MAX_MAPPED_BYTES = 1 << 30
 _UNIT = {None: 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20,
          "mib": 1 << 20}
 
@@ -235,11 +247,10 @@ def get_board(name_or_path: str | Path | Board) -> Board:
 def load_board(path: str | Path) -> Board:
     """Read and validate one board profile file (see :func:`get_board`)."""
     path = Path(path)
+    blob = read_regular(path, MAX_PROFILE_BYTES, ProfileError, "board profile")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProfileError("board profile not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = tomllib.loads(blob.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise ProfileError(f"cannot read board profile: {exc}", file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"board profile is not valid TOML: {exc}", file=str(path)) from None
@@ -273,6 +284,14 @@ class _Fields:
             raise self.error(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
         return value
 
+    def int_in(self, key: str, lo: int, hi: int, default: Any = ...) -> int:
+        """An integer in ``[lo, hi]``."""
+        value = self.get(key, int, default)
+        if not lo <= value <= hi:
+            bound = f"at least {lo}" if value < lo else f"at most {hi}"
+            raise self.error(key, f"must be {bound}, got {value}")
+        return value
+
     def size(self, key: str, default: Any = ...) -> int:
         """An integer, or a string such as ``"160 KiB"``; must be positive."""
         if key not in self.table and default is not ...:
@@ -291,6 +310,21 @@ class _Fields:
             raise self.error(key, f"must be positive, got {value}")
         return value
 
+    def bounded_size(self, key: str, hi: int, default: Any = ...) -> int:
+        """A :meth:`size` of at most ``hi``."""
+        value = self.size(key, default)
+        if value > hi:
+            raise self.error(key, f"must be at most {hi}, got {value}")
+        return value
+
+    def name(self, key: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self.get(key, str)
+        if not pattern.match(value):
+            raise self.error(key, f"{value!r} is not a valid {what} (letters, digits and "
+                                  f"{'_' if pattern is _REGION_NAME_RE else '_ . + -'}, "
+                                  "starting with a letter or digit)")
+        return value
+
     def unknown(self, allowed: set[str]) -> None:
         for key in self.table:
             if key not in allowed:
@@ -301,7 +335,7 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
     top = _Fields(raw, path, "")
     top.unknown({"name", "description", "core", "clock_hz", "sources", "regions", "caches",
                  "layout"})
-    name = top.get("name", str)
+    name = top.name("name", _NAME_RE, "board name")
     core = top.get("core", str)
     if core not in CORE_FLAGS:
         raise top.error("core", f"unsupported core {core!r} (supported: {', '.join(CORE_FLAGS)})")
@@ -309,17 +343,25 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
     if not 1_000 <= clock_hz <= 2_000_000_000:
         raise top.error("clock_hz", f"implausible clock {clock_hz} Hz")
     sources = tuple(top.get("sources", list, []))
+    if not all(isinstance(s, str) for s in sources):
+        raise top.error("sources", "must be a list of strings")
 
     caches: dict[str, Cache] = {}
     for cname, ctable in top.get("caches", dict, {}).items():
         f = _Fields(ctable, path, f"caches.{cname}")
         f.unknown({"lines", "line_bytes", "ways", "prefetch", "enabled", "source"})
-        lines, line_bytes = f.size("lines"), f.size("line_bytes")
+        lines = f.bounded_size("lines", MAX_CACHE_LINES)
+        line_bytes = f.bounded_size("line_bytes", CACHE_LINE_BYTES[1])
+        if line_bytes < CACHE_LINE_BYTES[0]:
+            raise f.error("line_bytes", f"must be at least {CACHE_LINE_BYTES[0]}, got {line_bytes}")
         ways = f.size("ways", lines)
         if line_bytes & (line_bytes - 1):
             raise f.error("line_bytes", f"must be a power of two, got {line_bytes}")
         if lines % ways:
             raise f.error("ways", f"{lines} lines cannot be split into {ways}-way sets")
+        if ways > MAX_CACHE_WAYS:
+            raise f.error("ways", f"must be at most {MAX_CACHE_WAYS} (the default is lines: "
+                                  f"fully associative), got {ways}")
         caches[cname] = Cache(cname, lines, line_bytes, ways, f.get("prefetch", bool, False),
                               f.get("enabled", bool, True), f.get("source", str, ""))
 
@@ -332,8 +374,9 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
         f.unknown({"name", "kind", "start", "size", "wait_states", "icache", "dcache",
                    "alias_of", "cpu_only", "source"})
         region = MemoryRegion(
-            name=f.get("name", str), kind=f.get("kind", str), start=f.get("start", int),
-            size=f.size("size"), wait_states=f.get("wait_states", int, 0),
+            name=f.name("name", _REGION_NAME_RE, "region name"), kind=f.get("kind", str),
+            start=f.get("start", int), size=f.bounded_size("size", MAX_REGION_BYTES),
+            wait_states=f.int_in("wait_states", 0, MAX_WAIT_STATES, 0),
             icache=f.get("icache", str, ""), dcache=f.get("dcache", str, ""),
             alias_of=f.get("alias_of", str, ""), cpu_only=f.get("cpu_only", bool, False),
             source=f.get("source", str, ""))
@@ -343,8 +386,6 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
             raise f.error("start", "region does not fit the 32-bit address space")
         if region.start % 1024 or region.size % 1024:
             raise f.error("size", "start and size must be multiples of 1 KiB")
-        if region.wait_states < 0:
-            raise f.error("wait_states", "must be >= 0")
         for key in ("icache", "dcache"):
             ref = getattr(region, key)
             if ref and ref not in caches:
@@ -362,6 +403,12 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
             if target.size != region.size:
                 raise ProfileError("malformed board profile: an alias must have the size of its target",
                                    file=str(path), field=f"regions[{i}].size")
+    if sum(r.size for r in regions if not r.alias_of) > MAX_MAPPED_BYTES:
+        raise top.error("regions", f"the memories add up to more than {MAX_MAPPED_BYTES} bytes")
+    waits = [r.name for r in regions if r.wait_states > 0]
+    if len(waits) > MAX_WAIT_RANGES:
+        raise top.error("regions", f"at most {MAX_WAIT_RANGES} regions may have wait states "
+                                   f"(the cache model's limit), got {len(waits)}: {', '.join(waits)}")
     ordered = sorted(regions, key=lambda r: r.start)
     for a, b in zip(ordered, ordered[1:]):
         if b.start < a.end:
@@ -381,6 +428,10 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
             raise lf.error(key, f"no region named {value!r}")
         if names[value].kind != kind:
             raise lf.error(key, f"region {value!r} is {names[value].kind}, expected {kind}")
+    for key in ("stack_bytes", "heap_bytes"):
+        if getattr(layout, key) % 8:
+            raise lf.error(key, f"must be a multiple of 8 (AAPCS stack alignment), got "
+                                f"{getattr(layout, key)}")
     if layout.stack_bytes + layout.heap_bytes >= names[layout.data].size:
         raise lf.error("stack_bytes", "stack and heap do not fit the data region")
 

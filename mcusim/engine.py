@@ -10,13 +10,21 @@ runs until a stop address.  It reports how a run ended as plain data (:class:`St
 from __future__ import annotations
 
 import ctypes
+import math
+import os
+import struct
+import threading
+import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable
 
 import numpy as np
 import unicorn as uc
 from unicorn import arm_const as arm
 from unicorn.unicorn_py3.unicorn import uclib
+
+from mcusim.errors import MachineError
 
 _CPU = {"cortex-m4": arm.UC_CPU_ARM_CORTEX_M4, "cortex-m7": arm.UC_CPU_ARM_CORTEX_M7}
 _CORE_REGS = [getattr(arm, f"UC_ARM_REG_R{i}") for i in range(13)]
@@ -33,6 +41,13 @@ STOP_WRITE_PROT = "write_prot"  # write to read-only memory
 STOP_FETCH_PROT = "fetch_prot"  # fetch from non-executable memory
 STOP_UNDEFINED = "undefined"    # undefined instruction
 STOP_EXCEPTION = "exception"    # another CPU exception (interrupt number in Stop.detail)
+STOP_TIMEOUT = "timeout"        # the wall-clock limit passed
+STOP_COUNT = "count"            # Unicorn's own instruction count (no native hooks) ran out
+STOP_SLEEP = "sleep"            # WFI/WFE: the core would wait for an interrupt or event
+STOP_INVSTATE = "invstate"      # execution in ARM state (BX/POP/LDR PC to an even address)
+
+_WFI, _WFE = 0xBF30, 0xBF20                     # 16-bit hints
+_WFI_W, _WFE_W = (0xF3AF, 0x8003), (0xF3AF, 0x8002)
 
 _EXCP_BKPT = 7
 _EXCP_NAMES = {1: "UDEF (undefined instruction)", 2: "SVC without handler",
@@ -89,6 +104,62 @@ def _use_general_ram_allocator(u: uc.Uc) -> None:
     u.mem_unmap(_ALLOCATOR_PAGE, PAGE)
 
 
+class _Watchdog:
+    """One thread that stops runs whose wall-clock limit passed.
+
+    Unicorn's own ``emu_start`` timeout starts a thread per call (about 200 µs each, and it
+    polls every few µs); this one thread sleeps until the earliest armed deadline, so arming
+    and disarming cost a lock and a dict update.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, Callable[[], object]]] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._wake_at = math.inf
+        threading.Thread(target=self._loop, name="mcusim-watchdog", daemon=True).start()
+
+    def arm(self, seconds: float, stop: Callable[[], object]) -> int:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            self._next += 1
+            self._armed[self._next] = (deadline, stop)
+            if deadline < self._wake_at:
+                self._cond.notify()
+            return self._next
+
+    def disarm(self, token: int) -> bool:
+        """Forget ``token``; True when its deadline passed (and the run was stopped)."""
+        with self._cond:
+            self._armed.pop(token, None)
+            if token in self._fired:
+                self._fired.discard(token)
+                return True
+            return False
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, stop) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        self._fired.add(token)
+                        stop()
+                self._wake_at = min((d for d, _ in self._armed.values()), default=math.inf)
+                self._cond.wait(None if self._wake_at == math.inf else self._wake_at - now)
+
+
+@cache
+def _watchdog() -> _Watchdog:
+    return _Watchdog()
+
+
+if hasattr(os, "register_at_fork"):   # a forked worker has no watchdog thread: make a new one
+    os.register_at_fork(after_in_child=_watchdog.cache_clear)
+
+
 class Engine:
     """A Cortex-M CPU in Unicorn.
 
@@ -124,10 +195,18 @@ class Engine:
         self._buffers.append(buffer)
 
     def read(self, address: int, size: int) -> bytes:
-        return bytes(self.uc.mem_read(address, size))
+        """Bytes of mapped memory (raises :class:`~mcusim.errors.MachineError` if unmapped)."""
+        try:
+            return bytes(self.uc.mem_read(address, size))
+        except (uc.UcError, OverflowError, ctypes.ArgumentError):
+            raise MachineError("read of unmapped memory", address=address, size=size) from None
 
     def write(self, address: int, data: bytes) -> None:
-        self.uc.mem_write(address, data)
+        try:
+            self.uc.mem_write(address, data)
+        except (uc.UcError, OverflowError, ctypes.ArgumentError):
+            raise MachineError("write to unmapped memory", address=address,
+                               size=len(data)) from None
 
     # -- registers ----------------------------------------------------------------------
     def reg(self, index: int) -> int:
@@ -147,6 +226,11 @@ class Engine:
     @property
     def pc(self) -> int:
         return self.uc.reg_read(arm.UC_ARM_REG_PC)
+
+    @property
+    def thumb(self) -> bool:
+        """The EPSR T bit (clear after a branch to an even address)."""
+        return bool(self.uc.reg_read(arm.UC_ARM_REG_XPSR) & (1 << 24))
 
     @property
     def sp(self) -> int:
@@ -176,6 +260,13 @@ class Engine:
         stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
         read = ctypes.cast(uclib.uc_mem_read, ctypes.c_void_p).value
         return int(stop or 0), int(read or 0)
+
+    @staticmethod
+    def native_sp_reader() -> tuple[int, int]:
+        """C address of ``uc_reg_read`` and Unicorn's register id of SP (for the native
+        stack check)."""
+        read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+        return int(read or 0), int(arm.UC_ARM_REG_SP)
 
     def add_native_block_hook(self, address: int, state: np.ndarray) -> None:
         """Register a compiled block callback (C address) with ``state`` as user data."""
@@ -248,7 +339,7 @@ class Engine:
         if intno == _EXCP_BKPT:
             try:
                 self._bkpt = self.read(pc, 2)[0]
-            except uc.UcError:
+            except MachineError:
                 self._bkpt = -1
         else:
             self._fault = Stop(STOP_EXCEPTION, pc, detail=_EXCP_NAMES.get(intno, f"exception {intno}"))
@@ -269,23 +360,31 @@ class Engine:
         self._fault = Stop(kind, pc, address=address, access=rw, detail=size)
         return False
 
-    def run(self, begin: int, until: int) -> Stop:
-        """Run from ``begin`` (Thumb bit added) until PC reaches ``until`` or something stops it."""
+    def run(self, begin: int, until: int, *, timeout: float | None = None,
+            count: int = 0) -> Stop:
+        """Run from ``begin`` (Thumb bit added) until PC reaches ``until`` or something stops it.
+
+        Parameters
+        ----------
+        timeout
+            Wall-clock limit in seconds (``None``: none); past it the run stops with
+            :data:`STOP_TIMEOUT`.
+        count
+            Stop after this many instructions with Unicorn's own counter (0: no limit).  It
+            adds a per-instruction check, so it is used only without the native hooks.
+        """
         self._fault = None
         self._bkpt = None
+        token = _watchdog().arm(timeout, self.uc.emu_stop) if timeout is not None else None
+        error: uc.UcError | None = None
         try:
-            self.uc.emu_start(begin | 1, until)
+            self.uc.emu_start(begin | 1, until, 0, count)
         except uc.UcError as exc:
-            if self._fault is not None:
-                return self._fault
-            if exc.errno == uc.UC_ERR_INSN_INVALID:
-                return Stop(STOP_UNDEFINED, self.pc, detail=str(exc))
-            if exc.errno in (uc.UC_ERR_READ_UNMAPPED, uc.UC_ERR_WRITE_UNMAPPED,
-                             uc.UC_ERR_FETCH_UNMAPPED):
-                return Stop(STOP_UNMAPPED, self.pc, detail=str(exc))
-            if exc.errno == uc.UC_ERR_WRITE_PROT:
-                return Stop(STOP_WRITE_PROT, self.pc, detail=str(exc))
-            return Stop(STOP_EXCEPTION, self.pc, detail=str(exc))
+            error = exc
+        finally:
+            timed_out = token is not None and _watchdog().disarm(token)
+        if error is not None:
+            return self._error_stop(error)
         if self._fault is not None:
             return self._fault
         if self._bkpt is not None:
@@ -293,4 +392,44 @@ class Engine:
         pc = self.pc
         if pc == until:
             return Stop(STOP_UNTIL, pc)
+        if timed_out:
+            return Stop(STOP_TIMEOUT, pc)
+        sleep = self._sleep_before(pc, (_WFI, _WFI_W))
+        if sleep is not None:
+            return Stop(STOP_SLEEP, sleep, detail="WFI")
+        if count:
+            return Stop(STOP_COUNT, pc)
         return Stop(STOP_HOOK, pc)
+
+    def _error_stop(self, exc: uc.UcError) -> Stop:
+        if self._fault is not None:
+            return self._fault
+        pc = self.pc
+        if exc.errno == uc.UC_ERR_INSN_INVALID:
+            if not self.uc.reg_read(arm.UC_ARM_REG_XPSR) & (1 << 24):
+                return Stop(STOP_INVSTATE, pc, address=pc, detail="INVSTATE")
+            sleep = self._sleep_before(pc, (_WFE, _WFE_W))
+            if sleep is not None:
+                return Stop(STOP_SLEEP, sleep, detail="WFE")
+            return Stop(STOP_UNDEFINED, pc, detail=str(exc))
+        if exc.errno in (uc.UC_ERR_READ_UNMAPPED, uc.UC_ERR_WRITE_UNMAPPED,
+                         uc.UC_ERR_FETCH_UNMAPPED):
+            return Stop(STOP_UNMAPPED, pc, detail=str(exc))
+        if exc.errno == uc.UC_ERR_WRITE_PROT:
+            return Stop(STOP_WRITE_PROT, pc, detail=str(exc))
+        return Stop(STOP_EXCEPTION, pc, detail=str(exc))
+
+    def _sleep_before(self, pc: int, encodings: tuple[int, tuple[int, int]]) -> int | None:
+        """Address of the WFI/WFE (16- or 32-bit, per ``encodings``) that ends just before
+        ``pc``, else None (Unicorn leaves the PC after a sleep hint)."""
+        short, wide = encodings
+        for start in (pc - 2, pc - 4):
+            try:
+                words = struct.unpack("<2H", self.read(start, 4))
+            except MachineError:
+                continue
+            if start == pc - 2 and words[0] == short:
+                return start
+            if start == pc - 4 and words == wide:
+                return start
+        return None

@@ -67,6 +67,11 @@ class ElfError(McusimError):
     """A file is not a usable ELF: not ELF at all, not ARM, truncated or corrupt."""
 
 
+class FileError(McusimError):
+    """A file cannot be read or written: missing, not a regular file (FIFO, device,
+    directory), too large, or its directory does not exist (names the file)."""
+
+
 class MachineError(McusimError):
     """Misuse of the emulated machine (unknown symbol, allocation that does not fit, ...)."""
 
@@ -96,12 +101,26 @@ class HardFault(EmulationFault):
     """Any other exception the core takes (invalid state, SVC/exception without handler, ...)."""
 
 
+class UsageFault(HardFault):
+    """A UsageFault the core raises (``fault`` is ``INVSTATE``, ``UNALIGNED`` or
+    ``DIVBYZERO``), reported at the instruction that caused it."""
+
+
+class SleepFault(EmulationFault):
+    """The core executed WFI or WFE and would wait forever: the simulator raises no
+    interrupts or events, so nothing can wake it."""
+
+
 class StackOverflowFault(EmulationFault):
     """The stack pointer went below the bottom of the stack region."""
 
 
 class BudgetExhausted(EmulationFault):
     """The instruction budget ran out before the program or call finished (a runaway loop?)."""
+
+
+class TimeLimitExceeded(BudgetExhausted):
+    """The wall-clock limit (``timeout``) ran out before the program or call finished."""
 
 
 class GuardViolation(EmulationFault):

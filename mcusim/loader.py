@@ -18,10 +18,13 @@ from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from mcusim._files import read_regular
 from mcusim.errors import ElfError, MachineError
 
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
+#: Largest ELF file accepted (the biggest Cortex-M memories are a few MiB; DWARF adds more).
+MAX_ELF_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -186,13 +189,10 @@ def load_elf(path: str | Path) -> LoadedImage:
         Missing file, not ELF, not 32-bit little-endian ARM, not an executable with loadable
         segments, or truncated/corrupt content.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ElfError(f"expected the path of an ELF file, got {type(path).__name__}")
+    blob = read_regular(path, MAX_ELF_BYTES, ElfError, "file")
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
-        raise ElfError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise ElfError(f"cannot read file: {exc.strerror}", file=str(path)) from None
     if blob[:4] != b"\x7fELF":
         raise ElfError("not an ELF file (bad magic bytes)", file=str(path))
     try:
@@ -231,6 +231,7 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
                                 seg["p_flags"]))
     if not segments:
         raise ElfError("no loadable segments", file=str(path))
+    _check_overlaps(path, segments)
     sections = []
     for sec in elf.iter_sections():
         if not sec["sh_flags"] & SHF_ALLOC or sec["sh_size"] == 0:
@@ -265,6 +266,24 @@ def _parse(path: Path, blob: bytes) -> LoadedImage:
     return LoadedImage(path=path, entry=elf["e_entry"], segments=tuple(segments),
                        sections=tuple(sections), symbols=ordered, lines=lines,
                        _by_name=dict(symbols))
+
+
+def _check_overlaps(path: Path, segments: list[Segment]) -> None:
+    """Refuse PT_LOAD segments whose run ranges or load images share bytes."""
+    spans = []
+    for i, seg in enumerate(segments):
+        spans.append((seg.vaddr, seg.vaddr + seg.memsz, i, "run"))
+        if seg.paddr != seg.vaddr and seg.data:
+            spans.append((seg.paddr, seg.paddr + len(seg.data), i, "load"))
+    spans.sort()
+    for k in range(1, len(spans)):
+        b = spans[k]
+        a = max(spans[:k], key=lambda s: s[1] if s[2] != b[2] else -1)
+        if b[0] < a[1] and a[2] != b[2]:
+            raise ElfError(
+                f"PT_LOAD segments {a[2]} and {b[2]} overlap ({a[3]} range "
+                f"0x{a[0]:08x}-0x{a[1]:08x}, {b[3]} range 0x{b[0]:08x}-0x{b[1]:08x})",
+                file=str(path), address=b[0])
 
 
 def _line_table(elf: ELFFile) -> list[LineEntry]:

@@ -28,9 +28,12 @@ and source line.
 
 from __future__ import annotations
 
+import math
+import operator
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,13 +42,21 @@ from mcusim import native
 from mcusim.boards import Board, MemoryRegion, get_board
 from mcusim.errors import (
     BudgetExhausted, FlashWriteFault, GuardViolation, HardFault, ImageTooLargeError,
-    MachineError, StackOverflowFault, UndefinedInstructionFault, UnmappedAccessFault,
+    MachineError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
+    UnmappedAccessFault, UsageFault,
 )
 from mcusim.loader import LoadedImage, load_elf
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
-DEFAULT_BUDGET = 2_000_000_000
+#: Default instruction budget of a call or run: at 50-130 million instructions/s (this
+#: machine) a runaway loop stops after 2-4 s.  Pass ``budget=`` for longer kernels.
+DEFAULT_BUDGET = 200_000_000
+#: Default wall-clock limit of a call or run, in seconds (a backstop for what the budget
+#: cannot see, e.g. ``counting=False``).
+DEFAULT_TIMEOUT = 60.0
+MAX_BUDGET = (1 << 63) - 1
+_AUTO: Any = object()   # "budget not given": DEFAULT_BUDGET with counting, None without
 REDZONE = 32
 REDZONE_BYTE = 0xFD
 STACK_PAINT = 0xCD
@@ -89,6 +100,7 @@ class CallResult:
     symbol: str = ""
     exit_code: int | None = None
     trace_counts: dict[int, int] | None = None
+    _machine: int = field(default=0, repr=False, compare=False)  # id() of the machine
 
     @property
     def return_value(self) -> int:
@@ -141,10 +153,18 @@ class Machine:
     elf
         Path of the ELF to load.
     counting
-        Install the native counting hooks (needed for profiles and the instruction budget).
-        Off gives raw Unicorn speed (used as the baseline in benchmarks).
+        Install the native counting hooks (needed for profiles, the native stack check and
+        a cheap instruction budget).  Off gives raw Unicorn speed (used as the baseline in
+        benchmarks).
     budget
-        Default instruction budget of each call/run.
+        Default instruction budget of each call/run: a positive integer, or ``None`` for no
+        instruction limit (the timeout still applies).  Not given: :data:`DEFAULT_BUDGET`
+        with counting; without counting, ``None`` (an explicit budget is then enforced by
+        Unicorn's own instruction counter, which slows emulation).
+    timeout
+        Default wall-clock limit of each call/run in seconds, or ``None`` for none
+        (:data:`DEFAULT_TIMEOUT`).  Past it the call raises
+        :class:`~mcusim.errors.TimeLimitExceeded`.
     warm_caches
         Keep the cache models' contents between calls (a warm accelerator); when False each
         call starts cold.
@@ -155,12 +175,15 @@ class Machine:
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
-                 budget: int = DEFAULT_BUDGET, warm_caches: bool = False,
-                 cyccnt: bool | None = None) -> None:
+                 budget: int | None = _AUTO, timeout: float | None = DEFAULT_TIMEOUT,
+                 warm_caches: bool = False, cyccnt: bool | None = None) -> None:
+        if budget is _AUTO:
+            budget = DEFAULT_BUDGET if counting else None
+        self.budget: int | None = _check_budget(budget)
+        self.timeout: float | None = _check_timeout(timeout)
         self.board = get_board(board)
         self.image: LoadedImage = load_elf(elf)
         self.counting = counting
-        self.budget = budget
         self.warm_caches = warm_caches
         self.engine = eng.Engine(self.board.core)
         self._regions: dict[str, _Region] = {}
@@ -170,6 +193,9 @@ class Machine:
         self._check_fits()
         self._load_image()
         self._stack_top, self._stack_bottom = self._find_stack()
+        if self._state is not None:
+            fn_reg, sp_id = self.engine.native_sp_reader()
+            native.set_stack_check(self._state, fn_reg, sp_id, self._stack_bottom)
         if counting:
             self._install_hooks(cyccnt)
 
@@ -248,6 +274,21 @@ class Machine:
         return self.board.region_at(address)
 
     def _check_fits(self) -> None:
+        for i, seg in enumerate(self.image.segments):
+            spans = [(seg.vaddr, seg.memsz, "run")]
+            if seg.paddr != seg.vaddr and seg.data:
+                spans.append((seg.paddr, len(seg.data), "load"))
+            for addr, size, what in spans:
+                try:
+                    self._view(addr, size)
+                except MachineError:
+                    region = self._region_of(addr)
+                    raise ImageTooLargeError(
+                        f"segment {i} ({what} range 0x{addr:08x}-0x{addr + size:08x}) "
+                        + (f"overflows region {region.name}" if region else
+                           "lies outside every memory") + f" of {self.board.name}",
+                        file=str(self.image.path), segment=i, address=addr, size=size,
+                        region=region.name if region else None) from None
         for sec in self.image.sections:
             for addr, what in ((sec.address, "run"), (sec.load_address, "load")):
                 if what == "load" and (sec.nobits or addr == sec.address):
@@ -312,7 +353,7 @@ class Machine:
                 dcache = dcache or self._geometry(r.dcache)
         # At most one block starts per halfword of code; size the tables from the image.
         code_bytes = sum(sec.size for sec in self.image.sections if sec.executable)
-        return native.new_state(code_bytes=max(code_bytes, 16 * 1024), budget=self.budget,
+        return native.new_state(code_bytes=max(code_bytes, 16 * 1024), budget=self.budget or 0,
                                 fn_stop=fn_stop, fn_read=fn_read, wait_ranges=wait,
                                 icache=icache, dcache=dcache)
 
@@ -356,6 +397,7 @@ class Machine:
 
     # -- memory access ------------------------------------------------------------------
     def _view(self, address: int, size: int) -> np.ndarray:
+        address, size = _index(address, "address"), _index(size, "size")
         region = self._region_of(address)
         if region is not None:
             target = self._regions[region.alias_of or region.name]
@@ -379,15 +421,17 @@ class Machine:
         self._view(address, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
 
     def read_bytes(self, address: int, size: int) -> bytes:
-        """``size`` bytes of emulated memory at ``address``."""
+        """``size`` bytes of emulated memory at ``address`` (raises :class:`MachineError`
+        for memory that is not mapped)."""
+        address, size = _index(address, "address"), _index(size, "size")
         if self._region_of(address) is None:
             return self.engine.read(address, size)
         return self._view(address, size).tobytes()
 
-    def read(self, address: int, count: int, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+    def read(self, address: int, count: int, dtype: np.dtype | type | str = np.uint8) -> np.ndarray:
         """``count`` elements of ``dtype`` at ``address`` (a copy)."""
-        dt = np.dtype(dtype)
-        return self._view(address, count * dt.itemsize).view(dt).copy()
+        dt = _plain_dtype(dtype)
+        return self._view(address, _index(count, "count") * dt.itemsize).view(dt).copy()
 
     def write(self, address: int, array: np.ndarray | bytes) -> None:
         """Copy ``array`` (any dtype, C order) into emulated memory at ``address``."""
@@ -442,6 +486,16 @@ class Machine:
         int
             The buffer's address.
         """
+        nbytes = _index(nbytes, "nbytes")
+        align = _index(align, "align")
+        if not 0 < align <= 1 << 20 or align & (align - 1):
+            raise MachineError(f"align must be a power of two up to 1 MiB, got {align}")
+        fill = _index(fill, "fill")
+        if not 0 <= fill <= 255:
+            raise MachineError(f"fill must be a byte value 0-255, got {fill}")
+        if not isinstance(region, str):
+            raise MachineError(f"region must be a name, got {type(region).__name__}",
+                               hint="'ram', 'flash' or a region of the board")
         reg = self._pick_region(region, nbytes)
         zone = REDZONE if guard else 0
         start = reg.free + zone
@@ -512,10 +566,19 @@ class Machine:
         if isinstance(target, str):
             sym = self.image.symbol(target)
             return sym.address, target
+        if isinstance(target, (bytes, bytearray)):
+            raise MachineError("the call target must be a str symbol name or an address, "
+                               "got bytes", hint=f"use {bytes(target).decode(errors='replace')!r}")
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+            raise MachineError(f"the call target must be a symbol name or an address, got "
+                               f"{type(target).__name__}")
+        if not 0 <= int(target) < 1 << 32:
+            raise MachineError("the call target is not a 32-bit address", address=int(target))
         return int(target) & ~1, f"0x{int(target):08x}"
 
     def call(self, target: str | int, *args: int | float | np.integer | np.floating,
-             budget: int | None = None, trace: bool = False) -> CallResult:
+             budget: int | None = _AUTO, timeout: float | None = _AUTO,
+             trace: bool = False) -> CallResult:
         """Call a firmware function with AAPCS (hard-float) arguments.
 
         Parameters
@@ -525,7 +588,10 @@ class Machine:
         *args
             Integers (and buffer addresses) go to r0-r3 then the stack; floats to s0-s15.
         budget
-            Instruction budget (default: the machine's).
+            Instruction budget: a positive integer, or ``None`` for no instruction limit
+            (default: the machine's).
+        timeout
+            Wall-clock limit in seconds, or ``None`` for none (default: the machine's).
         trace
             Also count every instruction with a slow Python hook (reference for tests).
 
@@ -560,21 +626,29 @@ class Machine:
         for i in range(13):
             self.engine.set_reg(i, ints[i] if i < min(4, len(ints)) else 0)
         for i, value in enumerate(floats):
-            self.engine.set_sreg_bits(i, struct.unpack("<I", struct.pack("<f", value))[0])
+            try:
+                bits = struct.unpack("<I", struct.pack("<f", value))[0]
+            except OverflowError:
+                raise MachineError(f"float argument {value!r} does not fit a 32-bit float "
+                                   f"(|x| <= {float(np.finfo(np.float32).max):.7g})",
+                                   symbol=name) from None
+            self.engine.set_sreg_bits(i, bits)
         self.engine.reset_core_state()
         self.engine.sp = sp
         self.engine.lr = self._trampoline | 1
-        return self._execute(address, name, sp, budget, trace, mode="call")
+        return self._execute(address, name, sp, budget, timeout, trace, mode="call")
 
-    def run(self, *, budget: int | None = None, trace: bool = False) -> CallResult:
-        """Start from the reset vector and run until the program exits or hits a breakpoint."""
+    def run(self, *, budget: int | None = _AUTO, timeout: float | None = _AUTO,
+            trace: bool = False) -> CallResult:
+        """Start from the reset vector and run until the program exits or hits a breakpoint
+        (``budget`` and ``timeout`` as in :meth:`call`)."""
         first = min(self.image.segments, key=lambda s: s.paddr)
         vectors = self.read_bytes(first.paddr, 8)
         sp, reset = struct.unpack("<II", vectors)
         self.engine.reset_core_state()
         self.engine.sp = sp
         self.engine.lr = 0xFFFF_FFFF
-        return self._execute(reset & ~1, "Reset_Handler", sp, budget, trace, mode="run")
+        return self._execute(reset & ~1, "Reset_Handler", sp, budget, timeout, trace, mode="run")
 
     def _paint_stack(self, sp: int) -> None:
         lo = self._stack_bottom
@@ -589,15 +663,16 @@ class Machine:
         changed = np.nonzero(view != STACK_PAINT)[0]
         return int(sp - lo - changed[0]) if len(changed) else 0
 
-    def _execute(self, address: int, name: str, sp: int, budget: int | None, trace: bool,
-                 mode: str) -> CallResult:
-        budget = self.budget if budget is None else budget
+    def _execute(self, address: int, name: str, sp: int, budget: int | None,
+                 timeout: float | None, trace: bool, mode: str) -> CallResult:
+        budget = self.budget if budget is _AUTO else _check_budget(budget)
+        timeout = self.timeout if timeout is _AUTO else _check_timeout(timeout)
         state = self._state
         if state is not None:
             native.reset_counts(state)
             if not self.warm_caches:
                 native.flush_caches(state)
-            state[native.H_BUDGET] = budget
+            state[native.H_BUDGET] = budget or 0
         self._paint_stack(sp)
         self._cyccnt_offset = 0
         trace_counts: dict[int, int] | None = None
@@ -607,7 +682,8 @@ class Machine:
             handle = self.engine.add_trace_hook(trace_counts)
             self.engine.flush_translations()
         try:
-            stop = self.engine.run(address, self._trampoline)
+            stop = self.engine.run(address, self._trampoline, timeout=timeout,
+                                   count=budget or 0 if state is None else 0)
         finally:
             if handle is not None:
                 self.engine.remove_hook(handle)
@@ -624,52 +700,116 @@ class Machine:
         elif stop.kind == eng.STOP_BKPT and stop.detail != BKPT_FAULT:
             reason = "bkpt"
         else:
-            raise self._fault(stop, name, instructions, budget)
+            raise self._fault(stop, name, instructions, budget, timeout)
         if stack_used >= sp - self._stack_bottom and sp > self._stack_bottom:
             raise StackOverflowFault("the stack was used down to its bottom (overflow)",
-                                     fault="stack overflow", symbol=name,
+                                     fault="stack overflow", symbol=name, call=name,
                                      stack_bottom=self._stack_bottom)
         self.check_guards()
         return CallResult(
             r0=self.engine.reg(0), r1=self.engine.reg(1), s0=struct.unpack(
                 "<f", struct.pack("<I", self.engine.sreg_bits(0)))[0],
             instructions=instructions, stop_reason=reason, counts=counts,
-            stack_used=stack_used, symbol=name, exit_code=exit_code, trace_counts=trace_counts)
+            stack_used=stack_used, symbol=name, exit_code=exit_code, trace_counts=trace_counts,
+            _machine=id(self))
 
-    def _fault(self, stop: eng.Stop, name: str, instructions: int, budget: int) -> Exception:
+    def _jumped_from(self, target: int) -> dict[str, object]:
+        """The branch or return that led to the bad ``target``, from the native counts (the
+        last block executed before it): ``branch_pc``, ``branch``, ``branch_function``,
+        ``branch_line``.  Empty without counting."""
+        state = self._state
+        if state is None or not state[native.H_ENTRY]:
+            return {}
+        counts = native.read_counts(state)
+        src = native.current_block(state)
+        if src == target & ~1:   # the hook saw the bad block itself: take its predecessor
+            into = counts.edges["src"][counts.edges["dst"] == src]
+            if not len(into):
+                return {}
+            src = int(into[0])
+        sizes = counts.blocks["size"][counts.blocks["addr"] == src]
+        if not len(sizes):
+            return {}
+        from mcusim.decoder import get_decoder
+
+        try:
+            block = get_decoder().decode_block(src, self.read_bytes(src, int(sizes[0])))
+        except MachineError:
+            return {}
+        last = block.insns[-1]
+        func, line = self.image.location(last.address)
+        return dict(branch_pc=last.address, branch=f"{last.mnemonic} {last.op_str}".strip(),
+                    branch_function=func, branch_line=line)
+
+    def _fault(self, stop: eng.Stop, name: str, instructions: int, budget: int | None,
+               timeout: float | None) -> Exception:
         func, line = self.image.location(stop.pc)
-        where = dict(pc=stop.pc, function=func, line=line, call=name)
+        where: dict[str, object] = dict(pc=stop.pc, function=func, line=line, call=name)
+        why = native.stop_reason(self._state) if self._state is not None else 0
+        if why == native.STOP_BUDGET or stop.kind == eng.STOP_COUNT:
+            return BudgetExhausted(
+                f"instruction budget of {budget} exhausted (runaway loop? pass budget=N, or "
+                "budget=None for no instruction limit)",
+                fault="budget exhausted", instructions=instructions or budget, **where)
+        if stop.kind == eng.STOP_TIMEOUT:
+            return TimeLimitExceeded(
+                f"wall-clock limit of {timeout:g} s exceeded (runaway loop? pass timeout=S, or "
+                "timeout=None for no limit)", fault="timeout", instructions=instructions or None,
+                **where)
+        if why == native.STOP_STACK and self._state is not None:
+            low, block = native.lowest_sp(self._state)
+            func, line = self.image.location(block)
+            return StackOverflowFault(
+                f"stack overflow: SP went {self._stack_bottom - low} bytes below the bottom of "
+                "the stack", fault="stack overflow", sp=low, stack_bottom=self._stack_bottom,
+                pc=block, function=func, line=line, call=name)
+        if why == native.STOP_FLASH_WRITE and self._state is not None:
+            block = native.current_block(self._state)
+            func, line = self.image.location(block)
+            where.update(function=func, line=line, block=block)
+            addr = native.fault_address(self._state)
+            region = self._region_of(addr)
+            return FlashWriteFault(
+                f"write to read-only memory{f' ({region.name})' if region else ''}",
+                fault="write to flash", address=addr, **where)
+        if why in (native.STOP_BLOCK_TABLE, native.STOP_EDGE_TABLE):
+            return MachineError("the native block table is full", **where)
+        if stop.kind == eng.STOP_SLEEP:
+            return SleepFault(
+                f"the firmware executed {stop.detail} (wait for "
+                f"{'interrupt' if stop.detail == 'WFI' else 'event'}); the simulator raises "
+                "none, so the core would sleep forever", fault=str(stop.detail).lower(), **where)
         if stop.kind == eng.STOP_HOOK:
-            why = native.stop_reason(self._state) if self._state is not None else 0
-            if why == native.STOP_BUDGET:
-                return BudgetExhausted(
-                    f"instruction budget of {budget} exhausted (runaway loop?)",
-                    fault="budget exhausted", instructions=instructions, **where)
-            if why == native.STOP_FLASH_WRITE and self._state is not None:
-                block = native.current_block(self._state)
-                func, line = self.image.location(block)
-                where.update(function=func, line=line, block=block)
-                addr = native.fault_address(self._state)
-                region = self._region_of(addr)
-                return FlashWriteFault(
-                    f"write to read-only memory{f' ({region.name})' if region else ''}",
-                    fault="write to flash", address=addr, **where)
-            if why in (native.STOP_BLOCK_TABLE, native.STOP_EDGE_TABLE):
-                return MachineError("the native block table is full", **where)
             return BudgetExhausted("emulation stopped before the call finished",
                                    fault="stopped", **where)
         sp = self.engine.sp
+        target = stop.address if stop.address is not None else stop.pc
+        branch = self._jumped_from(target) if stop.kind in (
+            eng.STOP_INVSTATE, eng.STOP_FETCH_PROT) or stop.access == "fetch" else {}
+        thumb = self.engine.thumb
+        if stop.kind == eng.STOP_INVSTATE or (stop.access == "fetch" and not thumb):
+            at = dict(where)
+            if branch:
+                at.update(pc=branch["branch_pc"], function=branch["branch_function"],
+                          line=branch["branch_line"], branch=branch["branch"])
+            return UsageFault(
+                "INVSTATE: a branch to an even address switched to ARM state, which "
+                "Cortex-M cores do not have (set bit 0 of the target address)",
+                fault="INVSTATE", address=stop.address if stop.address is not None else stop.pc,
+                **at)
         if stop.kind == eng.STOP_UNMAPPED:
             near_stack = stop.address is not None and \
                 self._stack_bottom - 64 * 1024 <= stop.address < self._stack_bottom
-            if near_stack or sp < self._stack_bottom:
+            if stop.access != "fetch" and (near_stack or sp < self._stack_bottom):
                 return StackOverflowFault(
                     "stack overflow: the stack pointer went below the stack region",
                     fault="stack overflow", address=stop.address, sp=sp,
                     stack_bottom=self._stack_bottom, **where)
-            return UnmappedAccessFault(
-                f"{stop.access} of unmapped memory", fault=f"unmapped {stop.access}",
-                address=stop.address, **where)
+            what = f"{stop.access} of unmapped memory"
+            if branch:
+                what = f"jump to unmapped memory from {branch['branch']!r}"
+            return UnmappedAccessFault(what, fault=f"unmapped {stop.access}",
+                                       address=stop.address, **where, **branch)
         if stop.kind == eng.STOP_WRITE_PROT:
             region = self._region_of(stop.address) if stop.address is not None else None
             return FlashWriteFault(
@@ -678,7 +818,7 @@ class Machine:
         if stop.kind == eng.STOP_FETCH_PROT:
             return UnmappedAccessFault("instruction fetch from non-executable memory",
                                        fault="fetch from non-executable memory",
-                                       address=stop.address, **where)
+                                       address=stop.address, **where, **branch)
         if stop.kind == eng.STOP_UNDEFINED:
             return UndefinedInstructionFault("undefined instruction (UsageFault UNDEFINSTR)",
                                              fault="undefined instruction", **where)
@@ -692,7 +832,67 @@ class Machine:
         """The cycle profile of a finished call or run (see :mod:`mcusim.profile`)."""
         if not self.counting:
             raise MachineError("this machine was created with counting=False; no profile")
+        if not isinstance(result, CallResult):
+            raise MachineError(f"profile() needs the CallResult of call() or run(), got "
+                               f"{type(result).__name__}")
+        if result._machine != id(self):
+            raise MachineError("this CallResult comes from another machine; profile it with "
+                               "the machine that ran it", symbol=result.symbol)
         from mcusim.profile import build_profile
 
         return build_profile(self, result.counts)
 
+
+
+# ---------------------------------------------------------------------------------------
+# Argument checks shared by the methods above.
+
+def _index(value: object, what: str) -> int:
+    """``value`` as a non-negative Python int (``operator.index``: no floats, no bools)."""
+    if isinstance(value, bool):
+        raise MachineError(f"{what} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise MachineError(f"{what} must be an integer, got {type(value).__name__} "
+                           f"{value!r:.40}") from None
+    if number < 0:
+        raise MachineError(f"{what} must be >= 0, got {number}")
+    return number
+
+
+def _plain_dtype(dtype: object) -> np.dtype:
+    """A numpy dtype of plain numbers (no objects, records, strings or dates)."""
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except (TypeError, ValueError, SyntaxError):
+        raise MachineError(f"not a numpy dtype: {dtype!r:.40}") from None
+    if dt.kind not in "biuf" or dt.itemsize == 0:
+        raise MachineError(f"unsupported dtype {dt} (use bool, integer or float types)")
+    return dt
+
+
+def _check_budget(budget: object) -> int | None:
+    """A valid instruction budget: None (no limit) or an int in ``[1, MAX_BUDGET]``."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise MachineError(f"budget must be a positive integer or None, got {budget!r:.40}")
+    if not 1 <= int(budget) <= MAX_BUDGET:
+        raise MachineError(f"budget must be between 1 and {MAX_BUDGET}, got {budget}",
+                           hint="budget=None means no instruction limit")
+    return int(budget)
+
+
+def _check_timeout(timeout: object) -> float | None:
+    """A valid wall-clock limit: None (no limit) or a finite number of seconds > 0."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer,
+                                                             np.floating)):
+        raise MachineError(f"timeout must be a number of seconds or None, got {timeout!r:.40}")
+    value = float(timeout)
+    if not (math.isfinite(value) and 0 < value <= 1e6):
+        raise MachineError(f"timeout must be between 0 and 1e6 seconds, got {timeout}",
+                           hint="timeout=None means no wall-clock limit")
+    return value

@@ -22,7 +22,12 @@ pointer) and never call back into Python:
   there.  Literal pools inside ``.text`` stay in the fast mapping and are costed by the core
   model (treated as data-cache hits);
 * the instruction budget: when the executed instructions reach it the hook calls
-  ``uc_emu_stop``.
+  ``uc_emu_stop``;
+* the lowest stack pointer: at first sight each block is marked when it holds an instruction
+  that can lower SP (PUSH, SUB SP, STMDB/STR/VPUSH with SP writeback, MOV/ADD to SP); only at
+  the start of the block that follows a marked one does the hook read SP (``uc_reg_read``),
+  so the check costs one load per block.  Below the stack bottom the hook stops the run
+  (:data:`STOP_STACK`), even when the memory below the stack is mapped.
 
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
 in the state array (an LLVM ``inttoptr`` intrinsic), so the compiled hooks hold no
@@ -63,17 +68,25 @@ H_NRANGES = 15        # number of wait-state ranges
 H_ICACHE = 16
 H_DCACHE = 24
 H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
+MAX_WAIT_RANGES = 8
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
+H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
+H_SP_REGID = 50       # Unicorn's register id of SP
+H_SP_LIMIT = 51       # lowest legal SP (the stack bottom); below it the run stops
+H_MIN_SP = 52         # lowest SP seen after a block that may lower it
+H_MIN_SP_BLOCK = 53   # start address of the block that lowered SP to H_MIN_SP
+H_SP_VALUE = 54       # uc_reg_read writes SP here
 HEADER = 64
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
-BLOCK_FIELDS = 8      # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, spare
+BLOCK_FIELDS = 8      # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
 
 STOP_BUDGET = 1
 STOP_BLOCK_TABLE = 2
 STOP_EDGE_TABLE = 3
 STOP_FLASH_WRITE = 4
+STOP_STACK = 5
 
 BLOCK_DTYPE = np.dtype([
     ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
@@ -175,8 +188,8 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     numpy.ndarray
         The ``uint64`` state array to pass as the hooks' ``user_data``.
     """
-    if len(wait_ranges) > 8:
-        raise ValueError("at most 8 wait-state ranges")
+    if len(wait_ranges) > MAX_WAIT_RANGES:
+        raise ValueError(f"at most {MAX_WAIT_RANGES} wait-state ranges")
     tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
     ecap = 2 * tcap
     caches = []
@@ -188,6 +201,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     dtags = itags + caches[0]
     state = np.zeros(dtags + caches[1], dtype=np.uint64)
     state[H_BUDGET] = budget
+    state[H_MIN_SP] = 1 << 32
     state[H_TCAP] = tcap
     state[H_ECAP] = ecap
     state[H_FN_STOP] = fn_stop
@@ -211,12 +225,27 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     return state
 
 
+def set_stack_check(state: np.ndarray, fn_reg: int, sp_regid: int, limit: int) -> None:
+    """Stop runs whose SP goes below ``limit`` (``fn_reg``: address of ``uc_reg_read``)."""
+    state[H_FN_REG] = fn_reg
+    state[H_SP_REGID] = sp_regid
+    state[H_SP_LIMIT] = limit
+
+
+def lowest_sp(state: np.ndarray) -> tuple[int, int]:
+    """``(lowest SP seen, start of the block that lowered it)``; SP is ``2**32`` when no
+    SP-lowering block ran."""
+    return int(state[H_MIN_SP]), int(state[H_MIN_SP_BLOCK])
+
+
 def reset_counts(state: np.ndarray) -> None:
     """Clear the counters and tables but keep configuration and cache contents.
 
     Keeping the cache contents between calls models a warm accelerator; call
     :func:`flush_caches` for a cold one.
     """
+    state[H_MIN_SP] = 1 << 32
+    state[H_MIN_SP_BLOCK] = 0
     state[H_BLOCKS] = state[H_INSNS] = 0
     state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
     state[int(state[H_BLOCKS_OFF]):int(state[H_EDGES_OFF]) + int(state[H_ECAP]) * EDGE_FIELDS] = 0

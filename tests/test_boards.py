@@ -85,3 +85,59 @@ def test_user_profile_needs_no_code_change(tmp_path):
         "clock_hz = 16_000_000", "clock_hz = 48_000_000")
     board = get_board(_write(tmp_path, text))
     assert board.name == "my-m4" and board.clock_hz == 48_000_000
+
+
+def _nine_wait_state_regions(text: str) -> str:
+    extra = "".join(f'\n[[regions]]\nname = "ext{i}"\nkind = "ram"\nstart = 0x{0x6000_0000 + i * 0x10_0000:x}\n'
+                    f'size = "1 KiB"\nwait_states = 2\nsource = "test"\n' for i in range(9))
+    return text.replace("\n[caches.art_i]", extra + "\n[caches.art_i]")
+
+
+@pytest.mark.parametrize("edit, field, reason", [
+    (_nine_wait_state_regions, "regions", "at most 8"),
+    (lambda t: t.replace("lines = 64", "lines = 4_294_967_296"), "caches.art_i.lines", "at most"),
+    (lambda t: t.replace("line_bytes = 16\nways = 64", "line_bytes = 1_073_741_824\nways = 64"),
+     "caches.art_i.line_bytes", "at most"),
+    (lambda t: t.replace("line_bytes = 16\nways = 64", "line_bytes = 1\nways = 64"),
+     "caches.art_i.line_bytes", "at least"),
+    (lambda t: t.replace("ways = 64", "ways = 128"), "caches.art_i.ways", "cannot be split"),
+    (lambda t: t.replace("wait_states = 0", "wait_states = 4_611_686_018_427_387_904"),
+     "regions[0].wait_states", "at most"),
+    (lambda t: t.replace("wait_states = 0", "wait_states = -1"), "regions[0].wait_states", "at least 0"),
+    (lambda t: t.replace("start = 0x2001_C000", "start = -131072"), "regions[2].start", "address space"),
+    (lambda t: t.replace('size = "16 KiB"\nsource = "RM0090 sec. 2.3.1: SRAM2',
+                         'size = -16384\nsource = "RM0090 sec. 2.3.1: SRAM2'), "regions[2].size", "positive"),
+    (lambda t: t.replace('size = "1 MiB"', 'size = "3000 MiB"'), "regions[0].size", "at most"),
+    (lambda t: t.replace("start = 0x1000_0000", "start = 0x0800_4000"), "regions", "overlap"),
+    (lambda t: t.replace('name = "sram2"', 'name = "sram 2 }"'), "regions[2].name", "letters"),
+    (lambda t: t.replace('stack_bytes = "16 KiB"', 'stack_bytes = 1001'), "layout.stack_bytes", "multiple of 8"),
+    (lambda t: t.replace("clock_hz = 16_000_000", "clock_hz = 16e6"), "clock_hz", "expected int"),
+    (lambda t: t.replace("sources = [", "sources = [1, "), "sources", "strings"),
+])
+def test_out_of_range_fields_are_rejected_by_the_loader(tmp_path, edit, field, reason):
+    path = _write(tmp_path, edit(BASE))
+    assert edit(BASE) != BASE
+    with pytest.raises(ProfileError) as info:
+        get_board(path)
+    assert info.value.file == str(path)
+    assert info.value.field == field
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("make", ["fifo", "dev_zero", "directory", "huge"])
+def test_profile_that_is_not_a_small_regular_file_is_refused(tmp_path, make):
+    import os
+
+    if make == "fifo":
+        path = tmp_path / "board.toml"
+        os.mkfifo(path)
+    elif make == "dev_zero":
+        path = Path("/dev/zero")
+    elif make == "directory":
+        path = tmp_path / "dir.toml"
+        path.mkdir()
+    else:
+        path = _write(tmp_path, BASE + "#" * (2 << 20))
+    with pytest.raises(ProfileError) as info:
+        get_board(path)
+    assert info.value.file == str(path)

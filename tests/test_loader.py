@@ -128,3 +128,54 @@ def test_corrupt_header(tmp_path, basic_elf):
     path.write_bytes(bytes(blob))
     with pytest.raises(ElfError):
         load_elf(path)
+
+
+@pytest.mark.parametrize("make", ["fifo", "dev_zero", "directory"])
+def test_elf_that_is_not_a_regular_file_is_refused(tmp_path, make):
+    import os
+    from pathlib import Path
+
+    if make == "fifo":
+        path = tmp_path / "pipe.elf"
+        os.mkfifo(path)
+    elif make == "dev_zero":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "dir.elf"
+        path.mkdir()
+    with pytest.raises(ElfError, match="not a regular file") as info:
+        load_elf(path)
+    assert info.value.file == str(path)
+
+
+def _load_headers(blob: bytes) -> list[int]:
+    """File offsets of the PT_LOAD program headers with a non-zero memsz."""
+    import struct
+
+    phoff, = struct.unpack_from("<I", blob, 0x1C)
+    phentsize, phnum = struct.unpack_from("<HH", blob, 0x2A)
+    out = []
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        ptype, _, _, _, _, memsz = struct.unpack_from("<6I", blob, off)
+        if ptype == 1 and memsz:
+            out.append(off)
+    return out
+
+
+@pytest.mark.parametrize("field", ["vaddr", "paddr"])
+def test_overlapping_load_segments_are_rejected(tmp_path, basic_elf, field):
+    import struct
+
+    blob = bytearray(basic_elf.read_bytes())
+    first, second = _load_headers(bytes(blob))[:2]
+    vaddr, paddr = struct.unpack_from("<II", blob, first + 8)
+    if field == "vaddr":   # the second segment runs where the first one runs
+        struct.pack_into("<II", blob, second + 8, vaddr + 4, vaddr + 4)
+    else:                  # only its load image lands on the first one's bytes
+        struct.pack_into("<I", blob, second + 12, paddr + 4)
+    path = tmp_path / "overlap.elf"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ElfError, match="overlap") as info:
+        load_elf(path)
+    assert info.value.file == str(path)

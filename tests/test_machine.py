@@ -176,3 +176,97 @@ def test_buffers_span_contiguous_sram_regions():
         m.alloc(100 * 1024, "sram2")          # taken by the spanning buffer
     m.free_all()                               # free_all gives all of it back
     assert m.place(big) == addr
+
+
+# -- bad arguments end in an mcusim error (issue 15, item 10) ------------------------------
+
+@pytest.mark.parametrize("bad", [
+    lambda m, a: m.call("mcu_scale_f32", a, 3, 1e39, 0.0),        # not representable in f32
+    lambda m, a: m.call("mcu_dot_s8", a, a, 4, budget=-1),
+    lambda m, a: m.call("mcu_dot_s8", a, a, 4, budget=2 ** 64),
+    lambda m, a: m.call("mcu_dot_s8", a, a, 4, budget=1.5),
+    lambda m, a: m.call("mcu_dot_s8", a, a, 4, timeout=-1),
+    lambda m, a: m.call("mcu_dot_s8", a, a, 4, timeout=float("nan")),
+    lambda m, a: m.call(None),
+    lambda m, a: m.call(b"mcu_dot_s8"),
+    lambda m, a: m.call(2 ** 40),
+    lambda m, a: m.place(np.zeros(4, np.int8), align=0),
+    lambda m, a: m.place(np.zeros(4, np.int8), align=3),
+    lambda m, a: m.alloc(1.5),
+    lambda m, a: m.alloc(-8),
+    lambda m, a: m.alloc(8, fill=300),
+    lambda m, a: m.alloc(8, region=None),
+    lambda m, a: m.read(a, 4, "junk"),
+    lambda m, a: m.read(a, -1),
+    lambda m, a: m.read(a, 4, object),
+    lambda m, a: m.read_bytes(0x6000_0000, 4),                   # unmapped
+    lambda m, a: m.read_bytes(a, -4),
+    lambda m, a: m.write(0x6000_0000, b"1234"),
+    lambda m, a: m.profile(None),
+])
+def test_bad_arguments_raise_mcusim_errors(basic, bad):
+    addr = basic.place(np.zeros(16, np.float32))
+    with pytest.raises(MachineError):
+        bad(basic, addr)
+
+
+def test_profile_of_another_machines_result_is_refused(board, basic_elf):
+    one, two = Machine(board, basic_elf), Machine(board, basic_elf)
+    a = one.place(np.arange(8, dtype=np.int8))
+    two.place(np.arange(8, dtype=np.int8))
+    result = one.call("mcu_dot_s8", a, a, 8)
+    assert one.profile(result).cycles > 0
+    with pytest.raises(MachineError, match="another machine"):
+        two.profile(result)
+
+
+@pytest.mark.parametrize("elf", [None, "a\0b.elf", 3])
+def test_machine_needs_an_elf_path(board, elf):
+    from mcusim.errors import McusimError
+
+    with pytest.raises(McusimError):
+        Machine(board, elf)
+
+
+@pytest.mark.parametrize("kwargs", [dict(budget=0), dict(budget=-5), dict(budget=True),
+                                    dict(timeout=0), dict(timeout="1")])
+def test_machine_limits_are_validated(board, basic_elf, kwargs):
+    with pytest.raises(MachineError):
+        Machine(board, basic_elf, **kwargs)
+
+
+# -- limits on runaway code (issue 15, item 13) ---------------------------------------------
+
+def test_default_limits_stop_a_runaway_loop(board, faults_elf):
+    from mcusim.machine import DEFAULT_BUDGET
+
+    m = Machine(board, faults_elf)
+    with pytest.raises(BudgetExhausted) as info:
+        m.call("spin")
+    assert info.value.instructions >= DEFAULT_BUDGET
+    assert "budget=" in str(info.value)        # says how to raise it
+
+
+def test_budget_none_means_no_instruction_limit_and_the_timeout_stops_it(faults):
+    from mcusim.errors import TimeLimitExceeded
+
+    with pytest.raises(TimeLimitExceeded) as info:
+        faults.call("spin", budget=None, timeout=0.3)
+    assert info.value.function.startswith("spin")
+    assert faults.call("mul64", 3, 4, budget=None).return_u64 == 12   # and the next call runs
+
+
+def test_budget_is_enforced_without_counting(board, faults_elf):
+    m = Machine(board, faults_elf, counting=False, budget=100_000)
+    with pytest.raises(BudgetExhausted) as info:
+        m.call("spin")
+    assert info.value.function.startswith("spin")
+    assert m.call("mul64", 3, 4).return_u64 == 12
+
+
+def test_timeout_without_counting(board, faults_elf):
+    from mcusim.errors import TimeLimitExceeded
+
+    m = Machine(board, faults_elf, counting=False)
+    with pytest.raises(TimeLimitExceeded):
+        m.call("spin", timeout=0.3)
