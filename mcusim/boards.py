@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcusim._paths import data_dir
 from mcusim.errors import ProfileError
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = data_dir("profiles")
 BOARDS_DIR = PROFILES_DIR / "boards"
 
 #: Compiler flags per core (the FPU is single precision on both).
