@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         "board": machine.board.name,
         "elf": args.elf,
         "call": args.call[0] if args.call else None,
-        "return_value": result.return_value,
+        "return_type": result.returns or None,
+        "return_value": result.value,
         "return_u32": result.r0,
         "s0": result.s0,
         "instructions": result.instructions,
@@ -62,7 +63,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     what = f"call {out['call']}" if args.call else "run from reset"
     print(f"{what} on {out['board']}: stop reason {out['stop_reason']}")
-    print(f"  return value  {out['return_value']} (0x{out['return_u32']:08x}; s0 = {out['s0']:.7g})")
+    if out["return_type"] == "void":
+        print("  return value  none (void function)")
+    elif isinstance(out["return_value"], float):
+        print(f"  return value  {out['return_value']:.7g} ({out['return_type']})")
+    elif out["return_type"]:
+        print(f"  return value  {out['return_value']} ({out['return_type']}; "
+              f"0x{out['return_u32']:08x})")
+    else:
+        print(f"  return value  {out['return_value']} (0x{out['return_u32']:08x}; "
+              f"s0 = {out['s0']:.7g})")
     if out["exit_code"] is not None:
         print(f"  exit code     {out['exit_code']}")
     print(f"  instructions  {out['instructions']}")
