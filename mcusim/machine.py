@@ -721,5 +721,5 @@ class Machine:
             raise MachineError("this machine was created with counting=False; no profile")
         from mcusim.profile import build_profile
 
-        return build_profile(self, result.counts)
+        return build_profile(self, result.counts, result=result)
 
