@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from mcusim._files import read_regular
+from mcusim._paths import data_dir
 from mcusim.errors import ProfileError
 from mcusim.native import MAX_WAIT_RANGES
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = data_dir("profiles")
 BOARDS_DIR = PROFILES_DIR / "boards"
 
 #: Compiler flags per core (the FPU is single precision on both).

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from mcusim._paths import data_dir
 from mcusim.boards import Board, get_board
 from mcusim.errors import ImageTooLargeError, ToolchainError
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE_DIR = data_dir("firmware")
 RUNTIME_SOURCES = (FIRMWARE_DIR / "runtime" / "startup.c", FIRMWARE_DIR / "runtime" / "syscalls.c")
 INCLUDE_DIR = FIRMWARE_DIR / "include"
 GCC = "arm-none-eabi-gcc"

@@ -63,6 +63,10 @@ class ImageTooLargeError(McusimError):
     """An image does not fit a memory region of the board (names region and overflow bytes)."""
 
 
+class MissingDependencyError(McusimError):
+    """An optional Python package a feature needs is not installed (names the extra to install)."""
+
+
 class ElfError(McusimError):
     """A file is not a usable ELF: not ELF at all, not ARM, truncated or corrupt."""
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import operator
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,13 @@ import numpy as np
 from mcusim import engine as eng
 from mcusim import native
 from mcusim.boards import Board, MemoryRegion, get_board
+from mcusim.callargs import marshal, return_value
 from mcusim.errors import (
     BudgetExhausted, FlashWriteFault, GuardViolation, HardFault, ImageTooLargeError,
     MachineError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
     UnmappedAccessFault, UsageFault,
 )
-from mcusim.loader import LoadedImage, load_elf
+from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core, load_elf
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
@@ -88,6 +90,12 @@ class CallResult:
         Stack high-water mark in bytes.
     trace_counts
         Per-instruction counts from the slow reference hook (``trace=True`` only).
+    returns
+        The C return type from DWARF (``"void"``, ``"float"``, ``"int32_t"``, ...; empty
+        when unknown).
+    value
+        The C return value of that type (None for ``void``; r0 as a signed int when the
+        type is unknown).
     """
 
     r0: int
@@ -101,6 +109,12 @@ class CallResult:
     exit_code: int | None = None
     trace_counts: dict[int, int] | None = None
     _machine: int = field(default=0, repr=False, compare=False)  # id() of the machine
+    returns: str = ""
+    value: int | float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.returns:
+            self.value = self.return_value
 
     @property
     def return_value(self) -> int:
@@ -183,6 +197,9 @@ class Machine:
         self.timeout: float | None = _check_timeout(timeout)
         self.board = get_board(board)
         self.image: LoadedImage = load_elf(elf)
+        mismatch = check_core(self.image, self.board.core, self.board.name)
+        if mismatch:
+            warnings.warn(mismatch, CoreMismatchWarning, stacklevel=2)
         self.counting = counting
         self.warm_caches = warm_caches
         self.engine = eng.Engine(self.board.core)
@@ -516,8 +533,19 @@ class Machine:
 
     def place(self, array: np.ndarray, region: str = "ram", *, align: int = 8,
               name: str = "") -> int:
-        """Copy ``array`` into a new buffer in ``region`` and return its address."""
+        """Copy ``array`` into a new buffer in ``region`` and return its address.
+
+        ``array`` must be a numeric numpy array (or a sequence numpy turns into one: bool,
+        integer or float elements); strings, bytes, ``None`` and object arrays raise
+        :class:`MachineError` rather than being written as raw bytes.
+        """
+        if array is None or isinstance(array, (str, bytes, bytearray)):
+            raise MachineError(f"cannot place a {type(array).__name__}", buffer=name or None,
+                               hint="pass a numeric numpy array (np.frombuffer for raw bytes)")
         data = np.ascontiguousarray(array)
+        if data.dtype.kind not in "biuf":
+            raise MachineError(f"cannot place an array of dtype {data.dtype}", buffer=name or None,
+                               hint="pass a bool, integer or float array")
         addr = self.alloc(data.nbytes, region, align=align, name=name)
         self.write(addr, data)
         return addr
@@ -586,7 +614,11 @@ class Machine:
         target
             Function symbol or address.
         *args
-            Integers (and buffer addresses) go to r0-r3 then the stack; floats to s0-s15.
+            Numbers (and buffer addresses).  With DWARF they are converted to the C
+            parameter types (an int for a ``float`` is converted; a float for an integer
+            parameter, a value out of range or a wrong count is a :class:`MachineError`);
+            without it integers go to r0-r3 then the stack and floats to s0-s15
+            (:mod:`mcusim.callargs`).
         budget
             Instruction budget: a positive integer, or ``None`` for no instruction limit
             (default: the machine's).
@@ -605,38 +637,27 @@ class Machine:
             A subclass naming the fault, address, PC, function and source line.
         """
         address, name = self._address_of(target)
-        ints: list[int] = []
-        floats: list[float] = []
-        for arg in args:
-            if isinstance(arg, (float, np.floating)):
-                floats.append(float(arg))
-            elif isinstance(arg, (int, np.integer)):
-                ints.append(int(arg))
-            else:
-                raise MachineError(f"unsupported argument type {type(arg).__name__}",
-                                   symbol=name, hint="pass ints, floats or buffer addresses")
-        if len(floats) > 16:
-            raise MachineError("more than 16 float arguments", symbol=name)
+        func = self.image.function_at(address)
+        signature = self.image.signature(func.name) if func and func.address == address else None
+        regs = marshal(args, signature, name)
         sp = self._stack_top
-        stacked = ints[4:]
-        if stacked:
-            sp -= 4 * len(stacked)
+        if regs.stack:
+            sp -= 4 * len(regs.stack)
             sp &= ~7
-            self._host_write(sp, struct.pack(f"<{len(stacked)}I", *[v & 0xFFFFFFFF for v in stacked]))
+            self._host_write(sp, struct.pack(f"<{len(regs.stack)}I", *regs.stack))
         for i in range(13):
-            self.engine.set_reg(i, ints[i] if i < min(4, len(ints)) else 0)
-        for i, value in enumerate(floats):
-            try:
-                bits = struct.unpack("<I", struct.pack("<f", value))[0]
-            except OverflowError:
-                raise MachineError(f"float argument {value!r} does not fit a 32-bit float "
-                                   f"(|x| <= {float(np.finfo(np.float32).max):.7g})",
-                                   symbol=name) from None
+            self.engine.set_reg(i, regs.core[i] if i < len(regs.core) else 0)
+        for i, bits in regs.sregs.items():
             self.engine.set_sreg_bits(i, bits)
         self.engine.reset_core_state()
         self.engine.sp = sp
         self.engine.lr = self._trampoline | 1
-        return self._execute(address, name, sp, budget, timeout, trace, mode="call")
+        result = self._execute(address, name, sp, budget, timeout, trace, mode="call")
+        if signature is not None:
+            result.returns = str(signature.returns.type_name) if signature.returns else "void"
+            result.value = return_value(signature.returns, result.r0, result.r1,
+                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
+        return result
 
     def run(self, *, budget: int | None = _AUTO, timeout: float | None = _AUTO,
             trace: bool = False) -> CallResult:
@@ -840,7 +861,7 @@ class Machine:
                                "the machine that ran it", symbol=result.symbol)
         from mcusim.profile import build_profile
 
-        return build_profile(self, result.counts)
+        return build_profile(self, result.counts, result=result)
 
 
 

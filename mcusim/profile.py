@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import defaultdict
@@ -28,6 +29,7 @@ import pandas as pd
 
 from mcusim.decoder import Decoder
 from mcusim.timing import Accounting, account, get_core_model
+from mcusim.timing.account import _first_load
 from mcusim.timing.callgraph import inclusive_costs
 
 __all__ = ["Profile", "build_profile"]
@@ -35,7 +37,8 @@ __all__ = ["Profile", "build_profile"]
 UNKNOWN = "??"
 
 
-def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None) -> "Profile":
+def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
+                  result: Any = None) -> "Profile":
     """Cost the run described by ``counts`` on ``machine``'s board.
 
     Parameters
@@ -46,6 +49,9 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None) 
         ``result.counts`` of a call (:class:`mcusim.native.BlockCounts`).
     decoder
         Optional decoder (default: the shared, cached one).
+    result
+        The :class:`mcusim.machine.CallResult` the counts come from (stop reason and
+        return value for :meth:`Profile.summary`), or None.
 
     Returns
     -------
@@ -55,7 +61,7 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None) 
     model = get_core_model(board.core)
     acc = account(counts, board, machine.read_bytes, model, decoder=decoder)
     return Profile(board=board, image=getattr(machine, "image", None), accounting=acc,
-                   counts=counts)
+                   counts=counts, result=result)
 
 
 class Profile:
@@ -70,14 +76,18 @@ class Profile:
     accounting
         Per-instruction cycles from :func:`mcusim.timing.account`.
     counts
-        The native counts (for call edges).
+        The native counts (for call edges and cache-miss events).
+    result
+        The call result (stop reason, return value), or None.
     """
 
-    def __init__(self, *, board: Any, image: Any, accounting: Accounting, counts: Any) -> None:
+    def __init__(self, *, board: Any, image: Any, accounting: Accounting, counts: Any,
+                 result: Any = None) -> None:
         self.board = board
         self.image = image
         self.accounting = accounting
         self.counts = counts
+        self.result = result
 
     # -- totals ------------------------------------------------------------------------
     @property
@@ -106,6 +116,11 @@ class Profile:
         return self.cycles / self.clock_hz * 1e6
 
     @property
+    def latency_ms(self) -> float:
+        """Run time in milliseconds at the board clock."""
+        return self.cycles / self.clock_hz * 1e3
+
+    @property
     def breakdown(self) -> dict[str, int]:
         """Totals by cause: core, branch, pipeline, fetch (I-miss), data (D-miss)."""
         a = self.accounting
@@ -116,17 +131,30 @@ class Profile:
     @cached_property
     def _insn_table(self) -> pd.DataFrame:
         rows: dict[int, list[Any]] = {}
-        for blk, n, cyc in zip(self.accounting.blocks, self.accounting.executions.tolist(),
-                               self.accounting.cycles):
-            for insn, c in zip(blk.insns, cyc.tolist()):
+        nblocks = len(self.accounting.blocks)
+        counted = self.counts.blocks if len(self.counts.blocks) == nblocks else None
+        for i, (blk, n, cyc) in enumerate(zip(self.accounting.blocks,
+                                              self.accounting.executions.tolist(),
+                                              self.accounting.cycles)):
+            # miss events sit where the cycle model charges them (block start, first load)
+            imiss = int(counted[i]["imiss"]) if counted is not None else 0
+            dmiss = int(counted[i]["dmiss"]) if counted is not None else 0
+            at_load = _first_load(blk) if dmiss else -1
+            for j, (insn, c) in enumerate(zip(blk.insns, cyc.tolist())):
+                im = imiss if j == 0 else 0
+                dm = dmiss if j == at_load else 0
                 row = rows.get(insn.address)
                 if row is None:
-                    rows[insn.address] = [insn.address, insn.size, insn.text, int(n), int(c)]
+                    rows[insn.address] = [insn.address, insn.size, insn.text, int(n), int(c),
+                                          im, dm]
                 else:
                     row[3] += int(n)
                     row[4] += int(c)
+                    row[5] += im
+                    row[6] += dm
         df = pd.DataFrame(sorted(rows.values()),
-                          columns=["address", "size", "disassembly", "executions", "cycles"])
+                          columns=["address", "size", "disassembly", "executions", "cycles",
+                                   "icache_misses", "dcache_misses"])
         funcs, files, lines = [], [], []
         for addr in df["address"].tolist():
             funcs.append(self._function_name(addr))
@@ -143,8 +171,9 @@ class Profile:
         return sym.name if sym is not None else "(unknown)"
 
     def instructions_table(self) -> pd.DataFrame:
-        """One row per executed instruction: address, function, disassembly, executions,
-        cycles, file, line (sorted by address)."""
+        """One row per executed instruction: address, function, size, disassembly,
+        executions, cycles, icache_misses (line fills charged to the instruction),
+        dcache_misses, file, line (sorted by address)."""
         return self._insn_table.copy()
 
     @cached_property
@@ -198,19 +227,39 @@ class Profile:
         return out.sort_values("cycles", ascending=False, ignore_index=True)
 
     # -- exports -----------------------------------------------------------------------
-    def summary(self) -> dict[str, Any]:
-        """Totals as a JSON-ready dict (the ``mcusim profile --json`` object)."""
-        funcs = self._func_table
+    def summary(self, *, top: int | None = None) -> dict[str, Any]:
+        """The ``mcusim profile --json`` object.
+
+        Totals (cycles, instructions, CPI, latency in µs and ms), the breakdown by cause,
+        the stop reason and return value of the run (when the profile has its result),
+        functions and source lines sorted by cycles (the ``top`` first; all when None).
+        Counts are integers; CPI has 4 decimals, latencies 3 significant decimals of their
+        unit (µs: 3, ms: 6), percentages 2.
+        """
+        funcs = self._func_table if top is None else self._func_table.head(top)
+        lines = self.lines() if top is None else self.lines().head(top)
+        res = self.result
         return {
             "board": self.board.name, "core": self.board.core, "clock_hz": self.clock_hz,
             "cycles": self.cycles, "instructions": self.instructions,
-            "cpi": round(self.cpi, 4), "latency_us": self.latency_us,
+            "cpi": round(self.cpi, 4), "latency_us": round(self.latency_us, 3),
+            "latency_ms": round(self.latency_ms, 6),
+            "stop_reason": getattr(res, "stop_reason", None),
+            "return_type": (getattr(res, "returns", "") or None) if res is not None else None,
+            "return_value": getattr(res, "value", None),
             "breakdown": self.breakdown,
             "functions": [
                 {"name": r.name, "self_cycles": int(r.self_cycles),
                  "inclusive_cycles": int(r.inclusive_cycles),
-                 "instructions": int(r.instructions)}
+                 "instructions": int(r.instructions), "self_pct": round(float(r.self_pct), 2)}
                 for r in funcs.itertuples()
+            ],
+            "lines": [
+                {"file": str(r.file), "line": int(r.line), "function": str(r.function),
+                 "executions": int(r.executions), "instructions": int(r.instructions),
+                 "cycles": int(r.cycles),
+                 "pct": round(100.0 * int(r.cycles) / max(1, self.cycles), 2)}
+                for r in lines.itertuples()
             ],
         }
 
@@ -226,7 +275,8 @@ class Profile:
         self._insn_table.to_csv(path, index=False)
 
     def annotate(self, function: str | None = None) -> str:
-        """Disassembly with cycles beside each instruction, like ``perf annotate``.
+        """Disassembly with cycles beside each instruction, like ``perf annotate``; each
+        new source line is shown as ``file:line`` with its text (when the file is readable).
 
         Parameters
         ----------
@@ -248,8 +298,10 @@ class Profile:
             for r in part.itertuples():
                 loc = (r.file, r.line)
                 if r.line and loc != last_line:
+                    text = _source_line(r.file, r.line)
                     out.append(f"         |           |            |   "
-                               f"{os.path.basename(r.file)}:{r.line}")
+                               f"{os.path.basename(r.file)}:{r.line}"
+                               + (f"    {text}" if text else ""))
                     last_line = loc
                 pct = 100.0 * r.cycles / max(1, total)
                 out.append(f" {pct:7.2f} | {r.cycles:9d} | {r.executions:10d} | "
@@ -260,8 +312,11 @@ class Profile:
     def write_callgrind(self, path: str | Path) -> None:
         """Write the callgrind format (``callgrind_annotate``, KCachegrind).
 
-        Events are ``Cycles`` and ``Instructions``; positions are source lines (0 without
-        DWARF); calls carry the callee's inclusive cost shared by call count.
+        Positions are instruction addresses and source lines (``positions: instr line``);
+        events are ``Cycles``, ``Ir`` (instructions executed), ``I1mr`` (instruction-cache /
+        accelerator line fills) and ``D1mr`` (data-cache misses on wait-state memory),
+        charged to the instruction the cycle model charges them to.  Calls carry the
+        callee's inclusive cost shared by call count.
         """
         Path(path).write_text(self.callgrind_text())
 
@@ -271,35 +326,58 @@ class Profile:
         funcs = self._func_table.set_index("name")
         obj = str(getattr(self.image, "path", "firmware.elf"))
         fn_file = {name: _main_file(part) for name, part in df.groupby("function")}
+        events = ["cycles", "executions", "icache_misses", "dcache_misses"]
+        totals = [int(df[e].sum()) for e in events]
         lines = ["# callgrind format", "version: 1", "creator: mcusim", f"cmd: {obj}",
-                 "positions: line", "events: Cycles Instructions",
-                 f"summary: {self.cycles} {self.instructions}", "", f"ob={obj}"]
-        first_line = {name: int(part["line"].iloc[0]) for name, part in df.groupby("function")}
-        callees: dict[str, list[tuple[str, int]]] = defaultdict(list)
+                 "positions: instr line",
+                 "event: Cycles : Cycles (timing model)",
+                 "event: Ir : Instructions executed",
+                 "event: I1mr : Instruction cache / accelerator line fills",
+                 "event: D1mr : Data cache misses (wait-state memory)",
+                 "events: Cycles Ir I1mr D1mr",
+                 f"summary: {' '.join(map(str, totals))}", "", f"ob={obj}"]
+        first = {name: (int(part["address"].iloc[0]), int(part["line"].iloc[0]))
+                 for name, part in df.groupby("function")}
+        callees: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         entered: dict[str, int] = defaultdict(int)
-        for (caller, callee), n in self._calls.items():
+        for (caller, callee), n, site in self._call_sites():
             if caller != callee:
-                callees[caller].append((callee, n))
+                callees[caller].append((callee, n, site))
                 entered[callee] += n
+        line_of = dict(zip(df["address"].tolist(), df["line"].tolist()))
         for name, part in df.groupby("function", sort=False):
             lines.append(f"fl={fn_file[name]}")
             lines.append(f"fn={name}")
-            agg = part.groupby("line", sort=True)[["cycles", "executions"]].sum()
-            for line_no, r in agg.iterrows():
-                lines.append(f"{int(line_no)} {int(r.cycles)} {int(r.executions)}")
-            for callee, n in callees.get(name, ()):
+            for r in part[["address", "line", *events]].itertuples(index=False):
+                lines.append(f"0x{r[0]:x} {int(r[1])} " + " ".join(str(int(v)) for v in r[2:]))
+            for callee, n, site in callees.get(name, ()):
                 if callee not in funcs.index:
                     continue
                 share = n / max(1, entered[callee])
                 inc_c = int(round(share * funcs.at[callee, "inclusive_cycles"]))
                 inc_i = int(round(share * funcs.at[callee, "inclusive_instructions"]))
+                addr, line = first.get(callee, (0, 0))
                 lines.append(f"cfl={fn_file.get(callee, UNKNOWN)}")
                 lines.append(f"cfn={callee}")
-                lines.append(f"calls={n} {first_line.get(callee, 0)}")
-                lines.append(f"{first_line.get(name, 0)} {inc_c} {inc_i}")
+                lines.append(f"calls={n} 0x{addr:x} {line}")
+                lines.append(f"0x{site:x} {int(line_of.get(site, 0))} {inc_c} {inc_i}")
             lines.append("")
-        lines.append(f"totals: {self.cycles} {self.instructions}")
+        lines.append(f"totals: {' '.join(map(str, totals))}")
         return "\n".join(lines) + "\n"
+
+    def _call_sites(self) -> list[tuple[tuple[str, str], int, int]]:
+        """``((caller, callee), calls, address of the BL/BLX)`` for every call edge."""
+        by_addr = {b.address: b for b in self.accounting.blocks}
+        sites: dict[tuple[str, str, int], int] = defaultdict(int)
+        edges = self.counts.edges
+        for s, d, n in zip(edges["src"].tolist(), edges["dst"].tolist(),
+                           edges["count"].tolist()):
+            blk = by_addr.get(s)
+            if blk is None or not blk.insns or not blk.insns[-1].is_call:
+                continue
+            at = blk.insns[-1].address
+            sites[(self._function_name(at), self._function_name(d), at)] += n
+        return [((c, e), n, at) for (c, e, at), n in sites.items()]
 
     def plot(self, path: str | Path, *, top: int = 15) -> None:
         """Save a PNG: self cycles of the hottest functions and the cycle breakdown."""
@@ -321,6 +399,21 @@ class Profile:
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
+
+
+@functools.lru_cache(maxsize=64)
+def _source_lines(path: str) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return tuple(line.rstrip("\n") for line in f.readlines()[:200_000])
+    except OSError:
+        return ()
+
+
+def _source_line(path: str, line: int) -> str:
+    """Text of ``path:line`` (stripped), or "" when the file cannot be read."""
+    text = _source_lines(path)
+    return text[line - 1].strip() if 0 < line <= len(text) else ""
 
 
 def _main_file(part: pd.DataFrame) -> str:

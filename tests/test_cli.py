@@ -86,3 +86,46 @@ def test_fault_from_cli_names_function_and_line(tmp_path):
     assert "0x60000000" in proc.stderr
     proc = mcusim("run", str(elf), "-b", "stm32f469i", "--call", "spin", "--budget", "10000")
     assert proc.returncode == 1 and "budget" in proc.stderr
+
+
+def test_profile_several_boards_one_column_each(capsys):
+    src = str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c")
+    call = ["--call", "mcu_dot_s8", "buf:int8:1,2,3", "buf:int8:4,5,6", "3"]
+    boards = ["-b", "stm32f469i", "-b", "stm32f746zg", "-b", "stm32f407-16mhz"]
+    assert main(["profile", src, *boards, *call, "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["boards"] == ["stm32f469i", "stm32f746zg", "stm32f407-16mhz"]
+    rows = {r["metric"]: r for r in obj["table"]}
+    assert rows["core"]["stm32f746zg"] == "cortex-m7" and rows["core"]["stm32f469i"] == "cortex-m4"
+    assert rows["return_value"] == {"metric": "return_value", **{b: 32 for b in obj["boards"]}}
+    for b in obj["boards"]:
+        assert rows["cycles"][b] == obj["by_board"][b]["cycles"] > 0
+    assert main(["profile", src, *boards, *call]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["metric", "stm32f469i", "stm32f746zg", "stm32f407-16mhz"]
+
+
+def test_run_several_boards_and_build_refuses_two(tmp_path, capsys):
+    elf = tmp_path / "dot.elf"
+    src = str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c")
+    assert main(["build", src, "-b", "stm32f469i", "-o", str(elf)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(elf), "-b", "stm32f469i", "-b", "stm32f407-16mhz", "--call",
+                 "mcu_dot_s8", "buf:int8:1,2", "buf:int8:3,4", "2", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj["by_board"]) == {"stm32f469i", "stm32f407-16mhz"}
+    assert {r["metric"]: r for r in obj["table"]}["return_value"]["stm32f407-16mhz"] == 11
+    with pytest.raises(SystemExit):
+        main(["build", src, "-b", "stm32f469i", "-b", "stm32f746zg", "-o", str(elf)])
+    assert "more than once" in capsys.readouterr().err
+
+
+def test_m7_elf_on_m4_board_is_a_clear_error(tmp_path, capsys):
+    elf = tmp_path / "m7.elf"
+    assert main(["build", str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"), "-b", "stm32f746zg",
+                 "-o", str(elf)]) == 0
+    capsys.readouterr()
+    assert main(["profile", str(elf), "-b", "stm32f469i", "--call", "mcu_dot_s8", "0", "0",
+                 "0"]) == 1
+    err = capsys.readouterr().err
+    assert "built for the cortex-m7" in err and "Traceback" not in err

@@ -179,3 +179,31 @@ def test_overlapping_load_segments_are_rejected(tmp_path, basic_elf, field):
     with pytest.raises(ElfError, match="overlap") as info:
         load_elf(path)
     assert info.value.file == str(path)
+
+
+def test_build_attributes_name_the_core(board, basic_elf):
+    cpu = load_elf(basic_elf).cpu
+    assert cpu is not None and cpu.arch == "v7E-M" and cpu.core == board.core
+
+
+def test_m7_image_on_m4_board_is_refused_and_m4_on_m7_warns(basic_elf):
+    from mcusim.boards import get_board
+    from mcusim.build import FIRMWARE_DIR, build_firmware
+    from mcusim.loader import CoreMismatchWarning
+    from mcusim.machine import Machine
+
+    m4, m7 = get_board("stm32f469i"), get_board("stm32f746zg")
+    src = [FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"]
+    with pytest.raises(ElfError, match="built for the cortex-m7.*cortex-m4"):
+        Machine(m4, build_firmware(src, m7).elf)
+    with pytest.warns(CoreMismatchWarning, match="built for the cortex-m4"):
+        Machine(m7, build_firmware(src, m4).elf)
+
+
+def test_signatures_from_dwarf(basic_elf):
+    image = load_elf(basic_elf)
+    assert str(image.signature("mcu_scale_f32")) == \
+        "void mcu_scale_f32(float * y, int32_t len, float gain, float bias)"
+    dot = image.signature("mcu_dot_s8")
+    assert dot.returns.kind == "int" and [p.kind for p in dot.params] == ["pointer"] * 2 + ["int"]
+    assert image.signature("no_such_function") is None

@@ -124,6 +124,19 @@ def test_annotate_lists_every_instruction_with_cycles() -> None:
     assert "not executed" in prof.annotate("no_such_function")
 
 
+def _callgrind_annotate(path, *extra: str) -> tuple[str, list[int], dict[str, list[int]]]:
+    """Run callgrind_annotate; return its text, PROGRAM TOTALS and per-function costs."""
+    out = subprocess.run(["callgrind_annotate", *extra, str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    cell = r"([\d,]+)(?:\s+\(\s*[\d.]+%\))?"
+    four = r"\s+".join([cell] * 4)
+    totals = re.search(rf"^\s*{four}\s+PROGRAM TOTALS", out, re.M)
+    assert totals is not None, out
+    listed = {m[5]: [int(m[i].replace(",", "")) for i in range(1, 5)]
+              for m in re.finditer(rf"^\s*{four}\s+\S*?:(\w+) \[", out, re.M)}
+    return out, [int(v.replace(",", "")) for v in totals.groups()], listed
+
+
 @pytest.mark.skipif(shutil.which("callgrind_annotate") is None,
                     reason="valgrind's callgrind_annotate not installed")
 def test_callgrind_annotate_reads_export(tmp_path) -> None:
@@ -131,21 +144,37 @@ def test_callgrind_annotate_reads_export(tmp_path) -> None:
     prof = m.profile(r)
     path = tmp_path / "out.callgrind"
     prof.write_callgrind(path)
-    out = subprocess.run(["callgrind_annotate", str(path)], capture_output=True, text=True,
-                         check=True).stdout
-    num = r"([\d,]+)"
-    totals = re.search(rf"{num}\s+\([\d.]+%\)\s+{num}\s+\([\d.]+%\)\s+PROGRAM TOTALS", out)
-    assert totals is not None, out
-    assert int(totals[1].replace(",", "")) == prof.cycles
-    assert int(totals[2].replace(",", "")) == prof.instructions
-    listed = {}
-    for cyc, ins, fn in re.findall(rf"^\s*{num}\s+\([^)]*\)\s+{num}\s+\([^)]*\)\s+\S*?:(\w+)",
-                                   out, re.M):
-        listed[fn] = (int(cyc.replace(",", "")), int(ins.replace(",", "")))
+    _, totals, listed = _callgrind_annotate(path)
+    assert totals[:3] == [prof.cycles, prof.instructions, int(r.counts.blocks["imiss"].sum())]
     funcs = prof.functions()
-    expected = {n: (int(c), int(i)) for n, c, i in
-                zip(funcs["name"], funcs["self_cycles"], funcs["instructions"])}
+    tab = prof.instructions_table()
+    expected = {n: [int(c), int(i), int(tab.loc[tab["function"] == n, "icache_misses"].sum()), 0]
+                for n, c, i in zip(funcs["name"], funcs["self_cycles"], funcs["instructions"])}
     assert listed == expected
+
+
+@pytest.mark.skipif(shutil.which("callgrind_annotate") is None,
+                    reason="valgrind's callgrind_annotate not installed")
+@pytest.mark.parametrize("board", BOARDS)
+def test_callgrind_has_instruction_positions_and_cache_misses(tmp_path, board) -> None:
+    m = program_machine(board)
+    m.free_all()
+    a = m.place(np.arange(-100, 100, dtype=np.int8))
+    b = m.place(np.arange(100, -100, -1, dtype=np.int8), "flash")   # data reads from Flash
+    r = m.call("mcu_dot_s8", a, b, 200)
+    prof = m.profile(r)
+    dmiss = int(r.counts.blocks["dmiss"].sum())
+    assert dmiss > 0
+    text = prof.callgrind_text()
+    assert "positions: instr line" in text
+    tab = prof.instructions_table()
+    for addr in tab["address"]:
+        assert re.search(rf"^0x{addr:x} \d+ ", text, re.M)
+    path = tmp_path / "dot.callgrind"
+    prof.write_callgrind(path)
+    _, totals, listed = _callgrind_annotate(path)
+    assert totals == [prof.cycles, prof.instructions, int(r.counts.blocks["imiss"].sum()), dmiss]
+    assert listed["mcu_dot_s8"][3] == dmiss
 
 
 def test_csv_json_and_plot_exports(tmp_path) -> None:
@@ -181,8 +210,16 @@ def test_cli_profile_json(tmp_path, capsys) -> None:
     assert obj["latency_us"] == pytest.approx(obj["cycles"] / 16.0)
     assert obj["functions"][0]["name"] == "mb_alu"
     assert (tmp_path / "cg").exists() and (tmp_path / "c.csv").exists()
+    assert obj["latency_ms"] == pytest.approx(obj["latency_us"] / 1000, abs=1e-6)
+    assert obj["stop_reason"] == "return" and obj["return_type"] is None  # assembly: no DWARF types
+    assert isinstance(obj["return_value"], int)
+    assert obj["lines"] and sum(ln["cycles"] for ln in obj["lines"]) <= obj["cycles"]
+    assert {"file", "line", "function", "executions", "cycles", "pct"} <= set(obj["lines"][0])
     args = parser.parse_args(["profile", *srcs, "-b", "stm32f407-16mhz", "--call", "mb_call",
                               "3", "0", "--annotate", "mb_leaf", "--top", "5"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "mb_leaf" in out and "bx lr" in out and "cycles" in out
+    # the annotation shows the C text beside file:line
+    leaf = [ln for ln in out.splitlines() if re.search(r"mb_\w+\.[cS]:\d+\s+\S", ln)]
+    assert leaf, out

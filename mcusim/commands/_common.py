@@ -21,16 +21,48 @@ s0..s15), or buffers placed in SRAM and passed by address:
   zeros:DTYPE:N          N zero elements (an output buffer; printed after the call)"""
 
 
+class _OnceAction(argparse.Action):
+    """Store an option's value, refusing a second occurrence (instead of keeping the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(namespace, f"_seen_{self.dest}", False):
+            parser.error(f"{option_string} given more than once; this command takes one board")
+        setattr(namespace, f"_seen_{self.dest}", True)
+        setattr(namespace, self.dest, values)
+
+
 def add_board(parser: argparse.ArgumentParser, *, required: bool = True,
               multiple: bool = False) -> None:
-    """Add ``--board`` (a built-in name or a path to a .toml profile)."""
+    """Add ``--board`` (a built-in name or a path to a .toml profile).
+
+    With ``multiple`` the option may be repeated and ``args.board`` is a list (None when
+    absent and not ``required``); otherwise a second ``--board`` is an error.
+    """
     names = ", ".join(builtin_boards())
     help_text = f"board: a built-in profile ({names}) or the path of your own .toml profile"
     if multiple:
+        more = " (repeat to compare several side by side" + \
+            ("; default: all built-in)" if not required else ")")
         parser.add_argument("--board", "-b", action="append", metavar="BOARD",
-                            help=help_text + " (repeat for several; default: all built-in)")
+                            required=required, help=help_text + more)
     else:
-        parser.add_argument("--board", "-b", required=required, metavar="BOARD", help=help_text)
+        parser.add_argument("--board", "-b", required=required, metavar="BOARD",
+                            action=_OnceAction, help=help_text)
+
+
+def board_columns(per_board: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Give every ``(board name, value)`` a distinct column name (``name``, ``name#2``, ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name, value in per_board:
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", value))
+    return out
+
+
+def comparison(per_board: dict[str, dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows ``{"metric": m, <board>: value, ...}``: one row per metric, a column per board."""
+    return [{"metric": m, **{b: d.get(m) for b, d in per_board.items()}} for m in metrics]
 
 
 def add_call(parser: argparse.ArgumentParser) -> None:
@@ -120,10 +152,22 @@ def _default(value: Any) -> Any:
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain-text table of ``rows`` (dicts) with the given columns."""
+    """A plain-text table of ``rows`` (dicts) with the given columns.
+
+    Numbers are formatted one way everywhere: integers with thousands separators, floats
+    with three decimals (three significant digits below 1), None as ``-``; numbers are
+    right-aligned.
+    """
     def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return str(v)
+        if isinstance(v, (int, np.integer)):
+            return f"{int(v):,}"
+        if isinstance(v, (float, np.floating)):
+            f = float(v)
+            return f"{f:,.3f}" if abs(f) >= 1 or f == 0 else f"{f:.3g}"
         return str(v)
     cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mcusim.commands._common import (add_board, add_call, format_table, parse_call_args,
-                                     print_json)
+from mcusim.commands._common import (add_board, add_call, board_columns, comparison,
+                                     format_table, parse_call_args, print_json)
 
 __all__ = ["register", "run"]
 
@@ -30,13 +30,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "buf:int8:1,2,3 buf:int8:4,5,6 3\n"
                     "  mcusim profile fw.elf -b stm32f746zg --call f 100 --annotate f "
                     "--callgrind out.cg --plot cycles.png\n"
-                    "  mcusim profile firmware/basic/mcu_dot_s8.c -b stm32f407-16mhz "
-                    "--call mcu_dot_s8 buf:int8:1,2 buf:int8:3,4 2 --json",
+                    "  mcusim profile my_kernel.c -b stm32f407-16mhz "
+                    "--call my_kernel buf:int8:1,2 buf:int8:3,4 2 --json\n"
+                    "  mcusim profile my_kernel.c -b stm32f469i -b stm32f746zg --call my_kernel 100"
+                    "   # one column per board",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("elf", metavar="ELF",
                    help="firmware ELF (or .c/.S sources, built for the board first)",
                    nargs="+")
-    add_board(p)
+    add_board(p, multiple=True)
     add_call(p)
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="functions and source lines to list (default 10)")
@@ -47,8 +49,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write the per-instruction table as CSV")
     p.add_argument("--plot", metavar="FILE.png", help="save a chart of where cycles go")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object (board, core, clock_hz, cycles, "
-                        "instructions, latency_us, functions, ...)")
+                   help="print one JSON object (board, core, clock_hz, cycles, instructions, "
+                        "latency_us, latency_ms, stop_reason, return_value, functions, lines, "
+                        "...); with several boards {boards, table, by_board}")
     p.set_defaults(func=run)
     return p
 
@@ -61,35 +64,64 @@ def _elf_path(paths: list[str], board: Any) -> Path:
     return build_firmware(paths, board).elf
 
 
-def run(args: argparse.Namespace) -> int:
-    """Execute ``mcusim profile``; returns the exit status."""
+#: Rows of the side-by-side table of ``profile`` with several boards (keys of the summary).
+COMPARED = ("core", "clock_hz", "cycles", "instructions", "cpi", "latency_us", "latency_ms",
+            "stop_reason", "return_value")
+
+
+def _profile(board_spec: str, args: argparse.Namespace) -> Any:
+    """Build (if sources were given), run and profile on one board."""
     from mcusim.boards import get_board
     from mcusim.machine import Machine
 
-    board = get_board(args.board)
+    board = get_board(board_spec)
     machine = Machine(board, _elf_path(args.elf, board))
     if args.call:
         call_args, _ = parse_call_args(machine, args.call[1:], args.region)
         result = machine.call(args.call[0], *call_args, budget=args.budget)
     else:
         result = machine.run(budget=args.budget)
-    prof = machine.profile(result)
+    return machine.profile(result)
+
+
+def _exports(prof: Any, args: argparse.Namespace, suffix: str) -> None:
+    def name(path: str) -> str:
+        p = Path(path)
+        return str(p.with_name(f"{p.stem}.{suffix}{p.suffix}")) if suffix else path
+
     if args.callgrind:
-        prof.write_callgrind(args.callgrind)
+        prof.write_callgrind(name(args.callgrind))
     if args.csv:
-        prof.to_csv(args.csv)
+        prof.to_csv(name(args.csv))
     if args.plot:
-        prof.plot(args.plot, top=args.top)
+        prof.plot(name(args.plot), top=args.top)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``mcusim profile``; returns the exit status."""
+    top = args.top if args.top and args.top > 0 else None
+    runs = [_profile(spec, args) for spec in args.board]
+    profiles = board_columns([(prof.board.name, prof) for prof in runs])
+    several = len(profiles) > 1
+    for column, prof in profiles:
+        _exports(prof, args, column if several else "")
+    if several:
+        return _compare(profiles, args, top)
+    prof = profiles[0][1]
+    board = prof.board
     if args.json:
-        obj = prof.summary()
-        obj["functions"] = obj["functions"][:max(args.top, 0)] if args.top else obj["functions"]
+        obj = prof.summary(top=top)
         if args.annotate:
             obj["annotate"] = prof.annotate(args.annotate)
         print_json(obj)
         return 0
     print(f"board {board.name} ({board.core}, {board.clock_hz / 1e6:g} MHz): "
           f"{prof.cycles:,} cycles, {prof.instructions:,} instructions, "
-          f"CPI {prof.cpi:.3f}, {prof.latency_us:,.2f} us")
+          f"CPI {prof.cpi:.3f}, {prof.latency_us:,.3f} us = {prof.latency_ms:,.6f} ms")
+    res = prof.result
+    if res is not None:
+        value = "none (void)" if res.returns == "void" else res.value
+        print(f"stop reason {res.stop_reason}, return value {value}")
     print("cycles by cause: " + ", ".join(f"{k} {v:,}" for k, v in prof.breakdown.items()))
     print()
     funcs = prof.functions().head(args.top)
@@ -105,3 +137,28 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(prof.annotate(args.annotate))
     return 0
+
+
+def _compare(profiles: list[tuple[str, Any]], args: argparse.Namespace, top: int | None) -> int:
+    """Several boards: one table (one JSON object) with a column per board."""
+    summaries = {column: prof.summary(top=top) for column, prof in profiles}
+    flat = {}
+    for column, summ in summaries.items():
+        row = {k: summ[k] for k in COMPARED}
+        row.update({f"cycles: {k}": v for k, v in summ["breakdown"].items()})
+        row.update({f"self cycles: {f['name']}": f["self_cycles"] for f in summ["functions"]})
+        flat[column] = row
+    metrics = list(dict.fromkeys(k for row in flat.values() for k in row))
+    table = comparison(flat, metrics)
+    if args.json:
+        obj: dict[str, Any] = {"boards": list(summaries), "table": table, "by_board": summaries}
+        if args.annotate:
+            obj["annotate"] = {c: p.annotate(args.annotate) for c, p in profiles}
+        print_json(obj)
+        return 0
+    print(format_table(table, ["metric", *summaries]))
+    if args.annotate:
+        for column, prof in profiles:
+            print(f"\n{column}:\n{prof.annotate(args.annotate)}")
+    return 0
+

@@ -26,6 +26,7 @@ import functools
 
 import numpy as np
 
+from mcusim._optional import require
 from mcusim.kernels.layers import Layer, get_layer
 
 __all__ = ["INPUT_SOURCES", "photo_tiles", "digit_images", "noise_images", "get_images",
@@ -46,10 +47,9 @@ def photo_tiles(count: int, *, seed: int = 0, downscale: int = 4) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _all_photo_tiles(downscale: int) -> np.ndarray:
-    from sklearn.datasets import load_sample_images
-
+    datasets = require("sklearn.datasets", "data", purpose="the TREC sample photographs")
     tiles = []
-    for img in load_sample_images().images:
+    for img in datasets.load_sample_images().images:
         h, w = (img.shape[0] // downscale) * downscale, (img.shape[1] // downscale) * downscale
         small = img[:h, :w].reshape(h // downscale, downscale, w // downscale, downscale, 3)
         small = np.rint(small.mean(axis=(1, 3))).astype(np.uint8)
@@ -63,9 +63,8 @@ def _all_photo_tiles(downscale: int) -> np.ndarray:
 
 def digit_images(count: int, *, seed: int = 0) -> np.ndarray:
     """``count`` digits (uint8, ``[count, 32, 32, 3]``), 8 x 8 upscaled 4x, grey in 3 channels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits().images
+    datasets = require("sklearn.datasets", "data", purpose="the TREC digits images")
+    digits = datasets.load_digits().images
     pick = np.random.default_rng(seed).permutation(len(digits))[:count]
     big = np.kron(digits[pick], np.ones((1, 4, 4)))
     grey = np.rint(big * (255.0 / 16.0)).astype(np.uint8)

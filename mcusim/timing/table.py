@@ -12,12 +12,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcusim._paths import data_dir
 from mcusim.errors import ProfileError
 from mcusim.timing.classify import CLASSES
 
 __all__ = ["ClassCost", "CostTable", "load_cost_table", "CORES_DIR"]
 
-CORES_DIR = Path(__file__).resolve().parents[2] / "profiles" / "cores"
+CORES_DIR = data_dir("profiles") / "cores"
 
 
 @dataclass(frozen=True)
