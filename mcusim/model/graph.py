@@ -108,6 +108,22 @@ class Tensor:
     data: np.ndarray | None = field(default=None, repr=False)
     bits: int = 8
 
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, and equal constant contents (element by element, same dtype)."""
+        if not isinstance(other, Tensor):
+            return NotImplemented
+        if (self.name, self.shape, self.dtype, self.quant, self.bits) != (
+                other.name, other.shape, other.dtype, other.quant, other.bits):
+            return False
+        if self.data is None or other.data is None:
+            return self.data is None and other.data is None
+        a, b = np.asarray(self.data), np.asarray(other.data)
+        return a.dtype == b.dtype and a.size == b.size and bool(
+            np.array_equal(a.reshape(-1), b.reshape(-1)))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.shape, self.dtype))
+
     @property
     def is_constant(self) -> bool:
         return self.data is not None
@@ -201,7 +217,8 @@ class Graph:
     inputs, outputs
         Tensor indices of the graph inputs and outputs.
     source
-        Where the graph came from (a file path, ``zoo:NAME``), for error messages.
+        Where the graph came from (a file path, ``zoo:NAME``), for error messages; not
+        part of equality (a graph read back from its export equals the original).
     """
 
     name: str
@@ -209,7 +226,7 @@ class Graph:
     operators: tuple[Operator, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    source: str = ""
+    source: str = field(default="", compare=False)
 
     # ------------------------------------------------------------------ queries
     @property
