@@ -205,8 +205,12 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
         if not -127 <= -in_q.zero_point <= 128:
             raise ModelError(f"input zero point {in_q.zero_point} out of range", **where)
         params = ConvParams(stride, pad, -in_q.zero_point, out_q.zero_point, lo, hi, mult, shift)
-        weights = {"conv": w, "dwconv": w.reshape(w.shape[1:]) if w.ndim == 4 else w,
-                   "fc": w.reshape(w.shape[0], -1)}[op.kind]
+        if op.kind == "dwconv":
+            weights = w.reshape(w.shape[1:])          # [1, KH, KW, C] -> [KH, KW, C]
+        elif op.kind == "fc":
+            weights = w.reshape(w.shape[0], -1)
+        else:
+            weights = w
     elif op.kind in ("avgpool", "maxpool"):
         if in_q != out_q:
             raise ModelError(f"pooling must keep the quantisation (input {in_q}, output "
