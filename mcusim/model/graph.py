@@ -29,11 +29,14 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import numpy as np
 
 from mcusim.errors import ModelError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ACTIVATIONS", "DTYPE_BYTES", "FAMILIES", "Graph", "KernelChoice", "OP_KINDS",
@@ -275,6 +278,39 @@ class Graph:
     def weight_bytes(self) -> int:
         """Bytes of all constant tensors (what goes to Flash besides code)."""
         return sum(t.nbytes for t in self.tensors if t.is_constant)
+
+    def op_weight_bytes(self, op_index: int) -> int:
+        """Bytes of the constant inputs (weights, bias) of one operator."""
+        return sum(self.tensors[i].nbytes for i in self.operators[op_index].inputs
+                   if self.tensors[i].is_constant)
+
+    def op_activation_bytes(self, op_index: int) -> int:
+        """Bytes of the activations one operator reads and writes (its minimum live set)."""
+        op = self.operators[op_index]
+        return sum(self.tensors[i].nbytes for i in op.inputs + op.outputs
+                   if not self.tensors[i].is_constant)
+
+    def summary(self) -> "pd.DataFrame":
+        """One row per operator: ``name``, ``kind``, ``input_shape``, ``output_shape``,
+        ``macs``, ``weight_bytes``, ``activation_bytes`` (read + written) and ``kernel``
+        (``s8``, ``packed w4a8``, ``trec L8 H6``)."""
+        import pandas as pd
+
+        rows = []
+        for i, op in enumerate(self.operators):
+            k = op.kernel
+            kernel = {"packed": f"packed w{k.w_bits}a{k.a_bits}",
+                      "trec": f"trec L{k.trec_l} H{k.trec_h}"}.get(k.family, k.family)
+            rows.append({
+                "name": op.name, "kind": op.kind,
+                "input_shape": self.tensors[op.inputs[0]].shape,
+                "output_shape": self.tensors[op.outputs[0]].shape,
+                "macs": self.macs(i), "weight_bytes": self.op_weight_bytes(i),
+                "activation_bytes": self.op_activation_bytes(i), "kernel": kernel,
+            })
+        cols = ["name", "kind", "input_shape", "output_shape", "macs", "weight_bytes",
+                "activation_bytes", "kernel"]
+        return pd.DataFrame(rows, columns=cols)
 
     def with_kernels(self, choices: Mapping[int, KernelChoice]) -> Graph:
         """A copy with the kernels of the given operators replaced."""

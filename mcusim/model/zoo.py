@@ -3,10 +3,10 @@
 =============  ==========  =========  ============  ====================================
 name           input       MACs       weights [B]   what
 =============  ==========  =========  ============  ====================================
-``tiny``       8x8x1       ~7 k       ~0.6 k        every operator kind once (fast tests)
+``tiny``       8x8x1       ~7 k       ~0.4 k        every operator kind once (fast tests)
 ``cifarnet``   32x32x3     14.7 M     ~800 k        the TREC paper's CifarNet
-``squeezenet`` 32x32x3     ~30 M      ~590 k        SqueezeNet, CIFAR variant (fire 2-7)
-``zfnet``      32x32x3     ~19 M      ~700 k        ZfNet, CIFAR variant (5 conv, 3 FC)
+``squeezenet`` 32x32x3     ~29 M      ~580 k        SqueezeNet, CIFAR variant (fire 2-7)
+``zfnet``      32x32x3     ~18 M      ~700 k        ZfNet, CIFAR variant (5 conv, 3 FC)
 =============  ==========  =========  ============  ====================================
 
 Shapes:
