@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -47,6 +47,11 @@ try:  # softmax parameters arrive with the kernels branch
     from mcusim.kernels.s8_params import SoftmaxParams  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - until the softmax kernel is merged
     SoftmaxParams = None  # type: ignore[assignment,misc]
+
+#: The s8 parameters take ``(h, w)`` strides/windows and ``(top, left, bottom, right)``
+#: padding (kernels branch); before that only square, symmetric ones.  Remove the fallback
+#: once the kernels' Python part is on main.
+_ASYMMETRIC = hasattr(ConvParams, "pad_tlbr")
 
 __all__ = ["KernelParams", "LoweredOp", "activation_range_tflite", "lower", "lower_op",
            "qparams"]
@@ -140,14 +145,18 @@ def _weight_scales(w: Tensor, channels: int, where: dict[str, str]) -> np.ndarra
     return scales
 
 
-def _square(pair: tuple[int, int], what: str, where: dict[str, str]) -> int:
+def _square(pair: tuple[int, int], what: str, where: dict[str, str]) -> Any:
+    if _ASYMMETRIC:
+        return tuple(pair)
     if pair[0] != pair[1]:
         raise ModelError(f"non-square {what} {pair} is not supported by the s8 kernels yet",
                          **where)
     return pair[0]
 
 
-def _symmetric_pad(pad: tuple[int, int, int, int], where: dict[str, str]) -> int:
+def _symmetric_pad(pad: tuple[int, int, int, int], where: dict[str, str]) -> Any:
+    if _ASYMMETRIC:
+        return tuple(pad)
     if len(set(pad)) != 1:
         raise ModelError(f"asymmetric padding {pad} is not supported by the s8 kernels yet",
                          **where)
@@ -198,13 +207,18 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
         c_out = w.shape[0] if op.kind != "dwconv" else w.shape[3]
         w_scales = _weight_scales(graph.tensors[op.inputs[1]], c_out, where)
         mult, shift = output_multipliers(in_q.scale, w_scales, out_q.scale)
-        stride = pad = 1 if op.kind == "fc" else 0
+        stride: Any = 1
+        pad: Any = 0
         if op.kind != "fc":
             stride = _square(p.stride, "stride", where)
             pad = _symmetric_pad(p.padding, where)
         if not -127 <= -in_q.zero_point <= 128:
             raise ModelError(f"input zero point {in_q.zero_point} out of range", **where)
-        params = ConvParams(stride, pad, -in_q.zero_point, out_q.zero_point, lo, hi, mult, shift)
+        try:
+            params = ConvParams(stride, pad, -in_q.zero_point, out_q.zero_point, lo, hi, mult,
+                                shift)
+        except ValueError as exc:
+            raise ModelError(str(exc), **where) from None
         if op.kind == "dwconv":
             weights = w.reshape(w.shape[1:])          # [1, KH, KW, C] -> [KH, KW, C]
         elif op.kind == "fc":
@@ -216,8 +230,11 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
             raise ModelError(f"pooling must keep the quantisation (input {in_q}, output "
                              f"{out_q})", **where)
         filt = _square(p.filter, "pooling window", where)
-        params = PoolParams(filt, _square(p.stride, "stride", where),
-                            _symmetric_pad(p.padding, where), lo, hi)
+        try:
+            params = PoolParams(filt, _square(p.stride, "stride", where),
+                                _symmetric_pad(p.padding, where), lo, hi)
+        except ValueError as exc:
+            raise ModelError(str(exc), **where) from None
     elif op.kind == "add":
         x2 = graph.tensors[op.inputs[1]]
         _check_int8(x2, where)
@@ -241,11 +258,12 @@ def _softmax_params(in_q: QParams, out_q: QParams, beta: float,
                     where: dict[str, str]) -> object:
     if SoftmaxParams is None:
         raise ModelError("softmax has no s8 kernel yet", **where)
-    if (out_q.scale, out_q.zero_point) != (1.0 / 256.0, -128):
+    # TFLite Micro: TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256) and zero point -128
+    if abs(out_q.scale - 1.0 / 256.0) > 0.001 / 256.0 or out_q.zero_point != -128:
         raise ModelError(f"softmax output must be quantised with scale 1/256 and zero point "
                          f"-128 (TFLite int8), got {out_q}", **where)
     try:
-        return SoftmaxParams.from_qparams(in_q, beta=beta)  # type: ignore[attr-defined]
+        return SoftmaxParams.from_scale(in_q.scale, beta)  # type: ignore[attr-defined]
     except ValueError as exc:
         raise ModelError(str(exc), **where) from None
 

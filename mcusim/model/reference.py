@@ -60,8 +60,7 @@ def run_op(low: LoweredOp, graph: Graph, values: Mapping[int, np.ndarray]) -> np
         ref = getattr(s8_ref, "softmax_s8_ref", None)
         if ref is None:  # pragma: no cover - until the softmax kernel is merged
             raise ModelError("softmax has no s8 reference yet", operator=low.index)
-        rows = x.reshape(-1, x.shape[-1]) if x.ndim else x
-        y = ref(rows, p)
+        y = ref(x, p)
     elif kind == "reshape":
         y = x
     else:  # pragma: no cover - lower() rejects unknown kinds
