@@ -25,8 +25,9 @@ Examples
 >>> t = (Tensor("x", (1, 4, 4, 2), "int8", q), Tensor("y", (1, 2, 2, 2), "int8", q))
 >>> op = Operator("pool", "maxpool", (0,), (1,), OpParams(filter=(2, 2), stride=(2, 2),
 ...                                                       activation="relu"))
->>> lower(Graph("tiny", t, (op,), inputs=(0,), outputs=(1,)))[0].params
-PoolParams(filter=2, stride=2, pad=0, act_min=-3, act_max=127)
+>>> p = lower(Graph("tiny", t, (op,), inputs=(0,), outputs=(1,)))[0].params
+>>> type(p).__name__, p.act_min, p.act_max       # ReLU clamps at the zero point
+('PoolParams', -3, 127)
 """
 
 from __future__ import annotations
