@@ -10,7 +10,6 @@ import pytest
 
 from mcusim.errors import ModelError
 from mcusim.kernels.quant import QParams, quantize_multiplier
-from mcusim.model import lower as lower_mod
 from mcusim.model.graph import Graph, Operator, OpParams, Quant, Tensor
 from mcusim.model.lower import activation_range_tflite, lower, lower_op
 from mcusim.model.reference import run_reference
@@ -18,9 +17,6 @@ from mcusim.model.tflite_io import read_tflite, write_tflite
 from mcusim.model.zoo import calibration_images, get_model, list_models
 from tests.model_util import SHARED_MODEL_FILES, random_input, shared_model, tflm_invoke
 
-needs_asymmetric = pytest.mark.skipif(
-    not lower_mod._ASYMMETRIC or lower_mod.SoftmaxParams is None,
-    reason="the s8 parameters lack asymmetric padding / softmax (kernels branch not on main)")
 
 
 def _check_against_tflm(g: Graph, path, seeds=(0, 1)) -> None:
@@ -36,14 +32,12 @@ def _check_against_tflm(g: Graph, path, seeds=(0, 1)) -> None:
         np.testing.assert_array_equal(got, expect)
 
 
-@needs_asymmetric
 @pytest.mark.parametrize("name", list_models())
 def test_zoo_bit_exact_with_tflite_micro(name, tmp_path) -> None:
     g = get_model(name)
     _check_against_tflm(g, write_tflite(g, tmp_path / f"{name}.tflite"))
 
 
-@needs_asymmetric
 @pytest.mark.parametrize("name", SHARED_MODEL_FILES)
 def test_real_models_bit_exact_with_tflite_micro(name) -> None:
     path = shared_model(name)
@@ -106,7 +100,6 @@ def test_fc_per_tensor_weights_replicated() -> None:
     assert p.multipliers.shape == (384,) and len(set(p.multipliers.tolist())) == 1
 
 
-@needs_asymmetric
 def test_depthwise_weights_layout() -> None:
     g = get_model("tiny")
     low = lower(g)[1]
@@ -157,7 +150,6 @@ def test_lowering_errors_name_the_operator() -> None:
         lower(g)
 
 
-@needs_asymmetric
 def test_softmax_output_quantisation_checked() -> None:
     g = get_model("tiny")
     out = g.outputs[0]

@@ -13,21 +13,9 @@ import pytest
 from mcusim.errors import ModelError
 from mcusim.model import tflite_io
 from mcusim.model.graph import Graph, KernelChoice, Operator, OpParams, Quant, Tensor
-from mcusim.model.tflite_io import (
-    from_tflite_bytes, read_tflite, same_padding, to_tflite_bytes, write_tflite,
-)
+from mcusim.model.tflite_io import from_tflite_bytes, read_tflite, to_tflite_bytes, write_tflite
 from mcusim.model.zoo import get_model, list_models
 from tests.model_util import SHARED_MODEL_FILES, random_input, shared_model, tflm_invoke
-
-
-@pytest.mark.parametrize("size, k, stride, expect", [
-    (49, 10, 2, (25, 4, 5)),     # the keyword-spotting model's first layer
-    (32, 3, 2, (16, 0, 1)),      # ResNet-8's stride-2 3x3: the extra pixel after
-    (32, 1, 2, (16, 0, 0)),      # negative total clamps to 0
-    (8, 3, 1, (8, 1, 1)),
-])
-def test_same_padding(size, k, stride, expect) -> None:
-    assert same_padding(size, k, stride) == expect
 
 
 def test_import_keyword_spotting() -> None:

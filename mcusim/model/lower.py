@@ -9,11 +9,16 @@ shifts, clamps), computed the way TFLite (Micro) prepares its int8 kernels:
   weight_scale[c] / output_scale)`` in double precision from the float32 scales
   (``PopulateConvolutionQuantizationParams``); per-tensor weights (as fully-connected layers
   usually have) are replicated to every channel;
-- pooling: the window, stride, padding and clamp (pooling does not requantise);
+- strides, windows and ``(top, left, bottom, right)`` padding are passed as the graph holds
+  them; pooling gets the window, stride, padding and clamp (it does not requantise);
 - add: :meth:`mcusim.kernels.s8_params.AddParams.from_qparams` (TFLite's ``left_shift = 20``
-  scheme);
+  scheme) with the clamp below;
+- softmax: :meth:`mcusim.kernels.s8_params.SoftmaxParams.from_scale` (output checked to be
+  scale 1/256, zero point -128 as TFLite Micro requires);
 - fused activations: TFLite's ``CalculateActivationRangeQuantized``, i.e.
-  ``zero_point + round(x / scale)`` with the division done in float32.
+  ``zero_point + round(x / scale)`` with the division done in float32
+  (:func:`activation_range_tflite`; :func:`mcusim.kernels.quant.activation_range` divides
+  in double, which differs when ``6 / scale`` is within float32 rounding of ``k + 0.5``).
 
 Both the numpy reference (:mod:`mcusim.model.reference`) and the code generator take the
 kernel arguments from here, so they cannot disagree.
@@ -35,30 +40,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 
 from mcusim.errors import ModelError
 from mcusim.kernels.quant import QParams, output_multipliers
-from mcusim.kernels.s8_params import AddParams, ConvParams, PoolParams
+from mcusim.kernels.s8_params import AddParams, ConvParams, PoolParams, SoftmaxParams
 from mcusim.model.graph import Graph, Operator, Quant, Tensor
-
-try:  # softmax parameters arrive with the kernels branch
-    from mcusim.kernels.s8_params import SoftmaxParams  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until the softmax kernel is merged
-    SoftmaxParams = None  # type: ignore[assignment,misc]
-
-#: The s8 parameters take ``(h, w)`` strides/windows and ``(top, left, bottom, right)``
-#: padding (kernels branch); before that only square, symmetric ones.  Remove the fallback
-#: once the kernels' Python part is on main.
-_ASYMMETRIC = hasattr(ConvParams, "pad_tlbr")
 
 __all__ = ["KernelParams", "LoweredOp", "activation_range_tflite", "lower", "lower_op",
            "qparams"]
 
 #: Any of the ``s8`` kernels' parameter objects (``None`` for reshape).
-KernelParams = Union[ConvParams, PoolParams, AddParams, object, None]
+KernelParams = Union[ConvParams, PoolParams, AddParams, SoftmaxParams, None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +68,7 @@ class LoweredOp:
         The operator kind (see :data:`mcusim.model.graph.OP_KINDS`).
     params
         The kernel's parameter object: :class:`ConvParams` (conv, dwconv, fc),
-        :class:`PoolParams` (avgpool, maxpool), :class:`AddParams` (add), ``SoftmaxParams``
+        :class:`PoolParams` (avgpool, maxpool), :class:`AddParams` (add), :class:`SoftmaxParams`
         (softmax) or ``None`` (reshape, which moves no data).
     weights
         Constant weights in the kernel's layout: conv ``[C_OUT, KH, KW, C_IN]``, dwconv
@@ -146,24 +141,6 @@ def _weight_scales(w: Tensor, channels: int, where: dict[str, str]) -> np.ndarra
     return scales
 
 
-def _square(pair: tuple[int, int], what: str, where: dict[str, str]) -> Any:
-    if _ASYMMETRIC:
-        return tuple(pair)
-    if pair[0] != pair[1]:
-        raise ModelError(f"non-square {what} {pair} is not supported by the s8 kernels yet",
-                         **where)
-    return pair[0]
-
-
-def _symmetric_pad(pad: tuple[int, int, int, int], where: dict[str, str]) -> Any:
-    if _ASYMMETRIC:
-        return tuple(pad)
-    if len(set(pad)) != 1:
-        raise ModelError(f"asymmetric padding {pad} is not supported by the s8 kernels yet",
-                         **where)
-    return pad[0]
-
-
 def _const(g: Graph, idx: int, dtype: str, where: dict[str, str]) -> np.ndarray:
     t = g.tensors[idx]
     if t.data is None:
@@ -208,11 +185,7 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
         c_out = w.shape[0] if op.kind != "dwconv" else w.shape[3]
         w_scales = _weight_scales(graph.tensors[op.inputs[1]], c_out, where)
         mult, shift = output_multipliers(in_q.scale, w_scales, out_q.scale)
-        stride: Any = 1
-        pad: Any = 0
-        if op.kind != "fc":
-            stride = _square(p.stride, "stride", where)
-            pad = _symmetric_pad(p.padding, where)
+        stride, pad = (1, 0) if op.kind == "fc" else (p.stride, p.padding)
         if not -127 <= -in_q.zero_point <= 128:
             raise ModelError(f"input zero point {in_q.zero_point} out of range", **where)
         try:
@@ -230,10 +203,8 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
         if in_q != out_q:
             raise ModelError(f"pooling must keep the quantisation (input {in_q}, output "
                              f"{out_q})", **where)
-        filt = _square(p.filter, "pooling window", where)
         try:
-            params = PoolParams(filt, _square(p.stride, "stride", where),
-                                _symmetric_pad(p.padding, where), lo, hi)
+            params = PoolParams(p.filter, p.stride, p.padding, lo, hi)
         except ValueError as exc:
             raise ModelError(str(exc), **where) from None
     elif op.kind == "add":
@@ -256,15 +227,13 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
 
 
 def _softmax_params(in_q: QParams, out_q: QParams, beta: float,
-                    where: dict[str, str]) -> object:
-    if SoftmaxParams is None:
-        raise ModelError("softmax has no s8 kernel yet", **where)
+                    where: dict[str, str]) -> SoftmaxParams:
     # TFLite Micro: TF_LITE_ENSURE_NEAR(scale, 1/256, 0.001/256) and zero point -128
     if abs(out_q.scale - 1.0 / 256.0) > 0.001 / 256.0 or out_q.zero_point != -128:
         raise ModelError(f"softmax output must be quantised with scale 1/256 and zero point "
                          f"-128 (TFLite int8), got {out_q}", **where)
     try:
-        return SoftmaxParams.from_scale(in_q.scale, beta)  # type: ignore[attr-defined]
+        return SoftmaxParams.from_scale(in_q.scale, beta)
     except ValueError as exc:
         raise ModelError(str(exc), **where) from None
 

@@ -57,10 +57,7 @@ def run_op(low: LoweredOp, graph: Graph, values: Mapping[int, np.ndarray]) -> np
     elif kind == "add":
         y = s8_ref.add_s8_ref(x, values[op.inputs[1]], p)  # type: ignore[arg-type]
     elif kind == "softmax":
-        ref = getattr(s8_ref, "softmax_s8_ref", None)
-        if ref is None:  # pragma: no cover - until the softmax kernel is merged
-            raise ModelError("softmax has no s8 reference yet", operator=low.index)
-        y = ref(x, p)
+        y = s8_ref.softmax_s8_ref(x, p)  # type: ignore[arg-type]
     elif kind == "reshape":
         y = x
     else:  # pragma: no cover - lower() rejects unknown kinds

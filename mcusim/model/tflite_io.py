@@ -45,12 +45,13 @@ from typing import Any, Callable
 import numpy as np
 
 from mcusim.errors import ModelError
+from mcusim.kernels.s8_params import same_padding
 from mcusim.model.graph import (
     FAMILIES, Graph, KernelChoice, Operator, OpParams, Quant, Tensor,
 )
 
-__all__ = ["MAX_FILE_BYTES", "from_tflite_bytes", "read_tflite", "same_padding",
-           "to_tflite_bytes", "write_tflite"]
+__all__ = ["MAX_FILE_BYTES", "from_tflite_bytes", "read_tflite", "to_tflite_bytes",
+           "write_tflite"]
 
 #: Largest ``.tflite`` file read (models for microcontrollers are far smaller).
 MAX_FILE_BYTES = 64 << 20
@@ -85,13 +86,6 @@ def _type_name(code: int) -> str:
     tt = _tfl().TensorType
     names = {v: k for k, v in vars(tt).items() if not k.startswith("_") and isinstance(v, int)}
     return names.get(code, f"type {code}")
-
-
-def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
-    """TFLite ``SAME``: ``(out, pad_before, pad_after)`` for one spatial dimension."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return out, total // 2, total - total // 2
 
 
 # ====================================================================== import
@@ -365,9 +359,7 @@ class _Reader:
                                  **where)
             pad_code = int(opts.Padding())
             if pad_code == _SAME:
-                _, top_p, bot_p = same_padding(xs[1], kh, sh)
-                _, left_p, right_p = same_padding(xs[2], kw, sw)
-                pad = (top_p, left_p, bot_p, right_p)
+                pad = same_padding(xs[1:3], (kh, kw), (sh, sw))
             elif pad_code == _VALID:
                 pad = (0, 0, 0, 0)
             else:
@@ -443,16 +435,15 @@ def _padding_code(graph: Graph, op: Operator, kh: int, kw: int,
                   where: dict[str, str]) -> int:
     x = graph.tensors[op.inputs[0]].shape
     sh, sw = op.params.stride
-    _, t, b = same_padding(x[1], kh, sh)
-    _, l, r = same_padding(x[2], kw, sw)
+    same = same_padding(x[1:3], (kh, kw), (sh, sw))
     if op.params.padding == (0, 0, 0, 0):
         y = graph.tensors[op.outputs[0]].shape
         valid = ((x[1] - kh) // sh + 1, (x[2] - kw) // sw + 1)
         if y[1:3] == valid:
             return _VALID
-    if op.params.padding == (t, l, b, r):
+    if op.params.padding == same:
         return _SAME
-    raise ModelError(f"padding {op.params.padding} is neither TFLite SAME {(t, l, b, r)} nor "
+    raise ModelError(f"padding {op.params.padding} is neither TFLite SAME {same} nor "
                      "VALID; TFLite cannot express it", **where)
 
 

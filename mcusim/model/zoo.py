@@ -62,6 +62,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from mcusim.errors import ModelError
 from mcusim.kernels.quant import QParams, choose_qparams, quantize_bias
+from mcusim.kernels.s8_params import same_padding
 from mcusim.model.graph import Graph, Operator, OpParams, Quant, Tensor
 
 __all__ = ["ZooModel", "calibration_images", "get_model", "list_models", "model_info"]
@@ -186,11 +187,7 @@ class _Builder:
                  mode: str) -> tuple[int, int, int, int]:
         if mode == "valid":
             return (0, 0, 0, 0)
-        from mcusim.model.tflite_io import same_padding
-
-        _, t, b = same_padding(size_hw[0], k[0], s[0])
-        _, l, r = same_padding(size_hw[1], k[1], s[1])
-        return (t, l, b, r)
+        return same_padding(size_hw, k, s)
 
     @staticmethod
     def _windows(x: np.ndarray, k: tuple[int, int], s: tuple[int, int],
