@@ -151,6 +151,26 @@ def test_unsupported_fused_activation(tmp_path) -> None:
         from_tflite_bytes(bytes(buf))
 
 
+def test_missing_bias_becomes_a_zero_bias(tmp_path) -> None:
+    """TFLite allows CONV_2D without bias (input -1); TFLite Micro and the reference agree."""
+    from mcusim.model.reference import run_reference
+
+    buf = _tiny_bytes()
+    op = _model(buf).Subgraphs(0).Operators(0)
+    struct.pack_into("<i", buf, op._tab.Vector(op._tab.Offset(6)) + 8, -1)   # inputs[2]
+    p = _write(tmp_path, buf)
+    g = read_tflite(p)
+    bias = g.tensors[g.operators[0].inputs[2]]
+    assert bias.name == "op0/zero_bias" and not bias.data.any() and bias.shape == (8,)
+    x = random_input((1, 8, 8, 1), 5)
+    np.testing.assert_array_equal(run_reference(g, x)[0], tflm_invoke(p, x))
+
+
+def test_imported_constants_are_read_only() -> None:
+    g = from_tflite_bytes(bytes(_tiny_bytes()))
+    assert all(not t.data.flags.writeable for t in g.tensors if t.is_constant)
+
+
 def test_huge_vector_length_fails_fast() -> None:
     buf = _tiny_bytes()
     sg = _model(buf).Subgraphs(0)

@@ -148,8 +148,14 @@ class _Reader:
             raise ModelError(f"corrupt TFLite file: {what} claims {n} entries", file=self.source)
         return n
 
-    def _ints(self, n: int, get: Callable[[int], int], what: str) -> list[int]:
-        return [int(get(j)) for j in range(self._count(n, 4, what))]
+    def _ints(self, n: int, as_numpy: Callable[[], Any], what: str) -> list[int]:
+        """An int32 vector (numpy checks it lies inside the buffer)."""
+        if self._count(n, 4, what) == 0:
+            return []
+        arr = as_numpy()
+        if not isinstance(arr, np.ndarray) or arr.size != n:
+            raise ModelError(f"corrupt TFLite file: {what} vector", file=self.source)
+        return [int(v) for v in arr]
 
     def graph(self) -> Graph:
         m = self.model
@@ -186,13 +192,13 @@ class _Reader:
             if code not in _OPS:
                 raise ModelError(f"unsupported operator {type_name}", **where)
             kind = _OPS[code]
-            ins = self._ints(top.InputsLength(), top.Inputs, "operator inputs")
-            outs = self._ints(top.OutputsLength(), top.Outputs, "operator outputs")
+            ins = self._ints(top.InputsLength(), top.InputsAsNumpy, "operator inputs")
+            outs = self._ints(top.OutputsLength(), top.OutputsAsNumpy, "operator outputs")
             extra = op_meta[i] if i < len(op_meta) and isinstance(op_meta[i], dict) else {}
             ops.append(self._operator(i, kind, top, ins, outs, where, extra))
 
-        g_ins = self._ints(sg.InputsLength(), sg.Inputs, "graph inputs")
-        g_outs = self._ints(sg.OutputsLength(), sg.Outputs, "graph outputs")
+        g_ins = self._ints(sg.InputsLength(), sg.InputsAsNumpy, "graph inputs")
+        g_outs = self._ints(sg.OutputsLength(), sg.OutputsAsNumpy, "graph outputs")
         for t in g_ins + g_outs:
             self._tensor(t, {"file": self.source})
         keys = sorted(self.by_key)
@@ -258,7 +264,11 @@ class _Reader:
         tt = self.sg.Tensors(t_idx)
         raw_name = tt.Name()
         name = raw_name.decode(errors="replace") if raw_name else f"t{t_idx}"
-        shape = tuple(self._ints(tt.ShapeLength(), tt.Shape, "tensor shape"))
+        shape = tuple(self._ints(tt.ShapeLength(), tt.ShapeAsNumpy, "tensor shape"))
+        if len(shape) > 6:
+            raise ModelError(f"tensor of rank {len(shape)} (6 at most)", tensor=name, **where)
+        if tt.Sparsity() is not None:
+            raise ModelError("sparse tensors are not supported", tensor=name, **where)
         code = int(tt.Type())
         if code == 0:
             raise ModelError("float (non-quantised) model: tensor is FLOAT32; only int8 "
@@ -283,6 +293,7 @@ class _Reader:
                                  f"{expect}", tensor=name, **where)
             data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(
                 dtype).reshape(shape)
+            data.flags.writeable = False   # the graph is immutable
         self.by_key[t_idx] = Tensor(name, shape, dtype, quant, data)
         return t_idx
 
