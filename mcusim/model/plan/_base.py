@@ -59,6 +59,7 @@ class MemoryPlanner(ABC):
             raise ModelError(f"alignment must be >= 1, got {alignment}")
         self.alignment = alignment
         self._buffers: list[Buffer] = []
+        self._root: list[int] = []  # tie root of each buffer (itself unless tied)
         self._offsets: list[int] | None = None
 
     # ---------------------------------------------------------------- building
@@ -78,8 +79,34 @@ class MemoryPlanner(ABC):
                              "0 <= first_use <= last_use", buffer=len(self._buffers))
         self._buffers.append(Buffer(align_up(int(size), self.alignment), int(first_use),
                                     int(last_use)))
+        self._root.append(len(self._buffers) - 1)
         self._offsets = None
         return len(self._buffers) - 1
+
+    def tie(self, index: int, to: int) -> None:
+        """Give buffer ``index`` the same offset as buffer ``to`` (in-place execution: an
+        output written over an input). Tied buffers may be live at the same time; the
+        planner keeps every other buffer off the bytes each of them covers while it lives.
+
+        Raises
+        ------
+        ModelError
+            For an index out of range or a tie of a buffer to itself.
+        """
+        n = len(self._buffers)
+        if not (0 <= index < n and 0 <= to < n) or self._root[index] == self._root[to]:
+            raise ModelError(f"cannot tie buffer {index} to {to}", buffers=n)
+        old, new = self._root[index], self._root[to]
+        self._root = [new if r == old else r for r in self._root]
+        self._offsets = None
+
+    def tie_groups(self) -> list[list[int]]:
+        """Buffers that share one offset, each group in ``add_buffer`` order, groups by
+        their first buffer."""
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(self._root):
+            groups.setdefault(r, []).append(i)
+        return sorted(groups.values(), key=lambda g: g[0])
 
     # ---------------------------------------------------------------- queries
     @property
@@ -93,7 +120,7 @@ class MemoryPlanner(ABC):
     def offsets(self) -> list[int]:
         """Offsets of all buffers, in ``add_buffer`` order."""
         if self._offsets is None:
-            self._offsets = list(self._place(self._buffers))
+            self._offsets = list(self._place(self._buffers, self.tie_groups()))
         return list(self._offsets)
 
     def offset(self, index: int) -> int:
@@ -111,7 +138,7 @@ class MemoryPlanner(ABC):
     # ---------------------------------------------------------------- debug aids
     def check_overlaps(self) -> None:
         """Raise :class:`ModelError` if two time-overlapping buffers share a byte."""
-        bad = find_overlap(self._buffers, self.offsets())
+        bad = find_overlap(self._buffers, self.offsets(), self._root)
         if bad is not None:
             i, j = bad
             raise ModelError("two buffers live at the same time share bytes",
@@ -122,8 +149,9 @@ class MemoryPlanner(ABC):
         return ascii_timeline(self._buffers, self.offsets(), width=width)
 
     @abstractmethod
-    def _place(self, buffers: list[Buffer]) -> list[int]:
-        """Offsets of ``buffers`` (sizes already aligned)."""
+    def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
+        """Offsets of ``buffers`` (sizes already aligned); the buffers of each of ``groups``
+        must get one offset."""
 
 
 def find_overlap(buffers: list[Buffer] | tuple[Buffer, ...],

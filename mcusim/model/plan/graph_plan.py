@@ -180,16 +180,22 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
                   planner: type[MemoryPlanner] = GreedyPlanner,
                   alignment: int = DEFAULT_ALIGNMENT, name: str = "", variant: str = "",
                   dsp: bool = True, exact_order: bool = True) -> Plan:
-    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases."""
+    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases.
+
+    With ``inplace``, each applicable option of :func:`.inplace_options` is taken in
+    execution order when the input (and every tensor already sharing its bytes) is dead
+    after the operator and is no graph output: the output becomes a buffer *tied* to the
+    input's offset (reshape outputs always are).
+    """
     check_order(flow, order)
     spans = lifetimes(flow, order)
     step = {op: s for s, op in enumerate(order)}
-    root = {t: t for t in spans}
+    alias: dict[int, int] = {}  # output tensor -> the input whose bytes it takes
     in_place: list[int] = []
 
-    def find(t: int) -> int:
-        while root[t] != t:
-            t = root[t]
+    def root(t: int) -> int:
+        while t in alias:
+            t = alias[t]
         return t
 
     if inplace:
@@ -201,52 +207,52 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
         for op in order:
             y = graph.operators[op].outputs[0]
             for o in opts_by_op.get(op, []):
-                g = find(o.tensor)
-                members = [t for t in spans if find(t) == g]
+                r = root(o.tensor)
                 if o.kind != "reshape":
+                    members = [t for t in spans if root(t) == r]
                     if any(spans[m][1] > step[op] or m in outs for m in members):
                         continue
-                    if flow.sizes[y] > max(flow.sizes[m] for m in members):
+                    if flow.sizes[y] > flow.sizes[o.tensor]:
                         continue
-                root[find(y)] = g
+                alias[y] = o.tensor
                 in_place.append(op)
                 break
 
-    # One planner buffer per group, added in order of the group's lowest tensor index.
-    groups: dict[int, list[int]] = {}
-    for t in sorted(spans):
-        groups.setdefault(find(t), []).append(t)
     p = planner(alignment=alignment)
-    group_buf: dict[int, int] = {}
-    labels: list[str] = []
-    for g, members in sorted(groups.items(), key=lambda kv: kv[1][0]):
-        size = max(flow.sizes[m] for m in members)
-        first = min(spans[m][0] for m in members)
-        last = max(spans[m][1] for m in members)
-        group_buf[g] = p.add_buffer(size, first, last)
-        labels.append("=".join(graph.tensors[m].name for m in members))
-    scratch_buf: dict[int, int] = {}
+    tbuf = {t: p.add_buffer(flow.sizes[t], *spans[t]) for t in sorted(spans)}
+    labels = [graph.tensors[t].name for t in sorted(spans)]
+    for y, x in alias.items():
+        p.tie(tbuf[y], tbuf[x])
+    sbuf: dict[int, int] = {}
     for op in range(flow.num_ops):
         if flow.scratch[op]:
-            scratch_buf[op] = p.add_buffer(flow.scratch[op], step[op], step[op])
+            sbuf[op] = p.add_buffer(flow.scratch[op], step[op], step[op])
             labels.append(f"scratch:{graph.operators[op].name}")
     offs = p.offsets()
     tensors = tuple(
-        TensorSlot(t, graph.tensors[t].name, offs[group_buf[find(t)]], flow.sizes[t],
-                   spans[t][0], spans[t][1], group_buf[find(t)]) for t in sorted(spans))
+        TensorSlot(t, graph.tensors[t].name, offs[tbuf[t]], flow.sizes[t], spans[t][0],
+                   spans[t][1], tbuf[t], alias.get(t)) for t in sorted(spans))
     scratch = tuple(
-        ScratchSlot(op, graph.operators[op].name,
-                    offs[scratch_buf[op]] if op in scratch_buf else 0, flow.scratch[op],
-                    step[op], scratch_buf.get(op, -1)) for op in range(flow.num_ops))
+        ScratchSlot(op, graph.operators[op].name, offs[sbuf[op]] if op in sbuf else 0,
+                    flow.scratch[op], step[op], sbuf.get(op, -1))
+        for op in range(flow.num_ops))
     buffers = tuple(PlannedBuffer(offs[i], b.size, b.first_use, b.last_use, labels[i])
                     for i, b in enumerate(p.buffers))
-    live = tuple(sum(b.size for b in p.buffers if b.first_use <= s <= b.last_use)
-                 for s in range(len(order)))
     return Plan(model=graph.name, planner=name or p.name, variant=variant or p.name,
                 alignment=alignment, order=tuple(order), tensors=tensors, scratch=scratch,
-                buffers=buffers, arena_bytes=p.arena_size, live_bytes=live,
-                in_place=tuple(sorted(in_place)), exact_order=exact_order, dsp=dsp,
+                buffers=buffers, arena_bytes=p.arena_size,
+                live_bytes=_live_bytes(p, len(order)), in_place=tuple(sorted(in_place)),
+                exact_order=exact_order, dsp=dsp,
                 op_names=tuple(op.name for op in graph.operators))
+
+
+def _live_bytes(p: MemoryPlanner, steps: int) -> tuple[int, ...]:
+    """Per step: for each tie group, the largest of its buffers live then (tied buffers
+    share bytes), summed."""
+    groups = p.tie_groups()
+    bufs = p.buffers
+    return tuple(sum(max((bufs[i].size for i in g if bufs[i].first_use <= s <= bufs[i].last_use),
+                         default=0) for g in groups) for s in range(steps))
 
 
 def plan_summary(graph: Any, board: Any | None = None, *,

@@ -12,7 +12,7 @@ class LinearPlanner(MemoryPlanner):
 
     No memory is reused, so the arena is the sum of the (aligned) sizes: the upper bound the
     other planners are compared with. Lifetimes are recorded (for the timeline and the
-    overlap check) but not used.
+    overlap check) but not used. Tied buffers (:meth:`tie`) share the bytes of the largest.
 
     Examples
     --------
@@ -25,9 +25,10 @@ class LinearPlanner(MemoryPlanner):
 
     name = "linear"
 
-    def _place(self, buffers: list[Buffer]) -> list[int]:
-        offsets, at = [], 0
-        for b in buffers:
-            offsets.append(at)
-            at += b.size
+    def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
+        offsets, at = [0] * len(buffers), 0
+        for g in groups:  # tied buffers share the bytes of the largest of them
+            for i in g:
+                offsets[i] = at
+            at += max(buffers[i].size for i in g)
         return offsets

@@ -18,7 +18,8 @@ class TensorSlot:
 
     ``offset`` and ``nbytes`` are in bytes from the start of the arena; the tensor is live
     from step ``first_step`` to ``last_step`` (positions in :attr:`Plan.order`). ``buffer``
-    is the index into :attr:`Plan.buffers`; tensors run in place share one.
+    is the index into :attr:`Plan.buffers`. ``alias_of`` is the input tensor whose bytes
+    this output took (in-place execution or a reshape), else ``None``.
     """
 
     tensor: int
@@ -28,6 +29,7 @@ class TensorSlot:
     first_step: int
     last_step: int
     buffer: int
+    alias_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class Plan:
     scratch
         One :class:`ScratchSlot` per operator, by operator index.
     buffers
-        The planner's buffers (aliased tensors share one).
+        The planner's buffers: the tensors' (by tensor index), then the scratch buffers.
     arena_bytes
         Size of the arena: the end of the highest buffer.
     live_bytes
@@ -141,10 +143,17 @@ class Plan:
         """Raise :class:`ModelError` if two tensors/scratch buffers that are live at the same
         step share a byte (tensors deliberately run in place excepted); return ``self``."""
         bufs, offs, shared, names = [], [], [], []
+        by_tensor = {s.tensor: s for s in self.tensors}
         for s in self.tensors:
             bufs.append(Buffer(s.nbytes, s.first_step, s.last_step))
             offs.append(s.offset)
-            shared.append(s.buffer)
+            r = s
+            while r.alias_of is not None:
+                r = by_tensor[r.alias_of]
+            if r is not s and r.offset != s.offset:
+                raise ModelError("an in-place output is not at its input's offset",
+                                 model=self.model, tensor=s.name)
+            shared.append(r.buffer)
             names.append(s.name)
         for sc in self.scratch:
             if sc.nbytes:
@@ -185,12 +194,15 @@ class Plan:
 
         rows = [{"kind": "tensor", "index": s.tensor, "name": s.name, "offset": s.offset,
                  "nbytes": s.nbytes, "end": s.offset + s.nbytes, "first_step": s.first_step,
-                 "last_step": s.last_step, "buffer": s.buffer} for s in self.tensors]
+                 "last_step": s.last_step, "buffer": s.buffer, "alias_of": s.alias_of}
+                for s in self.tensors]
         rows += [{"kind": "scratch", "index": s.op, "name": s.name, "offset": s.offset,
                   "nbytes": s.nbytes, "end": s.offset + s.nbytes, "first_step": s.step,
-                  "last_step": s.step, "buffer": s.buffer} for s in self.scratch if s.nbytes]
+                  "last_step": s.step, "buffer": s.buffer, "alias_of": None}
+                 for s in self.scratch if s.nbytes]
         return pd.DataFrame(rows, columns=["kind", "index", "name", "offset", "nbytes", "end",
-                                           "first_step", "last_step", "buffer"])
+                                           "first_step", "last_step", "buffer",
+                                           "alias_of"])
 
     def plot_live_bytes(self, path: str | Path) -> Path:
         """Bar chart of the live bytes at each operator with the arena size as a line; PNG
