@@ -146,7 +146,7 @@ class MemoryPlanner(ABC):
 
     def timeline(self, width: int = 64) -> str:
         """ASCII view: one line per time step, one character per arena slice."""
-        return ascii_timeline(self._buffers, self.offsets(), width=width)
+        return ascii_timeline(self._buffers, self.offsets(), width=width, shared=self._root)
 
     @abstractmethod
     def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
@@ -183,29 +183,37 @@ def _symbol(i: int) -> str:
 
 
 def ascii_timeline(buffers: list[Buffer] | tuple[Buffer, ...], offsets: list[int] | tuple[int, ...],
-                   *, width: int = 64, labels: list[str] | None = None) -> str:
+                   *, width: int = 64, labels: list[str] | None = None,
+                   shared: list[int] | tuple[int, ...] | None = None) -> str:
     """TFLite Micro's ``PrintMemoryPlan`` view: ``t: ..aaaa..bb (NNNN B)``.
 
     Buffer ``i`` is drawn with the ``i``-th of ``0-9a-zA-Z`` (``*`` beyond); ``!`` marks a
-    slice claimed by two live buffers (an invalid plan). Each line ends with the bytes live at
-    that step. ``labels`` (one per step) are appended when given.
+    slice claimed by two live buffers (an invalid plan) unless they have the same ``shared``
+    id (tied in place: the later one is drawn, the bytes counted once). Each line ends with
+    the bytes live at that step. ``labels`` (one per step) are appended when given.
     """
     if not buffers:
         return "(no buffers)"
     arena = max(max(o + b.size for o, b in zip(offsets, buffers)), 1)
     steps = max(b.last_use for b in buffers) + 1
     lines = []
+    group = list(shared) if shared is not None else list(range(len(buffers)))
     for t in range(steps):
         row = ["."] * width
-        live = 0
+        owner: list[int | None] = [None] * width
+        live_by_group: dict[int, int] = {}
         for i, (b, off) in enumerate(zip(buffers, offsets)):
             if not b.first_use <= t <= b.last_use or b.size == 0:
                 continue
-            live += b.size
+            live_by_group[group[i]] = max(live_by_group.get(group[i], 0), b.size)
             lo = off * width // arena
             hi = max((off + b.size) * width // arena, lo + 1)
             for c in range(lo, min(hi, width)):
-                row[c] = _symbol(i) if row[c] == "." else "!"
+                if owner[c] is not None and group[owner[c]] != group[i]:
+                    row[c] = "!"
+                elif row[c] != "!":
+                    row[c], owner[c] = _symbol(i), i
+        live = sum(live_by_group.values())
         tail = f"  {labels[t]}" if labels and t < len(labels) else ""
         lines.append(f"{t:3d}: {''.join(row)} ({live} B){tail}")
     return "\n".join(lines)

@@ -236,7 +236,8 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
         ScratchSlot(op, graph.operators[op].name, offs[sbuf[op]] if op in sbuf else 0,
                     flow.scratch[op], step[op], sbuf.get(op, -1))
         for op in range(flow.num_ops))
-    buffers = tuple(PlannedBuffer(offs[i], b.size, b.first_use, b.last_use, labels[i])
+    group = {i: g[0] for g in p.tie_groups() for i in g}
+    buffers = tuple(PlannedBuffer(offs[i], b.size, b.first_use, b.last_use, labels[i], group[i])
                     for i, b in enumerate(p.buffers))
     return Plan(model=graph.name, planner=name or p.name, variant=variant or p.name,
                 alignment=alignment, order=tuple(order), tensors=tensors, scratch=scratch,

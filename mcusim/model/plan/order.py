@@ -69,9 +69,15 @@ class _Model:
             self.gsize[g] = max(self.gsize.get(g, 0), sizes[t])
         # Per tensor: mask of its producer (0 for graph inputs) and of its consumers.
         self.prod_mask = {t: (1 << prod[t]) if t in prod else 0 for t in self.tensors}
-        self.cons_mask = {t: sum(1 << c for c in cons.get(t, [])) for t in self.tensors}
+        self.cons_mask = {t: 0 for t in self.tensors}
+        for t in self.tensors:
+            for c in cons.get(t, []):
+                self.cons_mask[t] |= 1 << c
         self.is_out = {t: t in outs for t in self.tensors}
-        self.need = [sum(self.prod_mask[t] for t in flow.op_inputs[o]) for o in range(n)]
+        self.need = [0] * n
+        for o in range(n):
+            for t in flow.op_inputs[o]:
+                self.need[o] |= self.prod_mask[t]
         self.credits = credits
         self.members: dict[int, list[int]] = {}
         for t in self.tensors:

@@ -48,14 +48,15 @@ class ScratchSlot:
 @dataclass(frozen=True)
 class PlannedBuffer:
     """One buffer given to the planner: aligned ``size`` at ``offset``, live on
-    ``[first_step, last_step]``, holding ``label`` (tensor names joined by ``=``, or
-    ``scratch:OP``)."""
+    ``[first_step, last_step]``, holding ``label`` (a tensor name or ``scratch:OP``);
+    ``group`` is the index of the first buffer it is tied to in place (itself if none)."""
 
     offset: int
     size: int
     first_step: int
     last_step: int
     label: str
+    group: int
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class Plan:
         bufs = [Buffer(b.size, b.first_step, b.last_step) for b in self.buffers]
         labels = [self.op_names[o] for o in self.order]
         body = ascii_timeline(bufs, [b.offset for b in self.buffers], width=width,
-                              labels=labels)
+                              labels=labels, shared=[b.group for b in self.buffers])
         chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
         legend = [f"  {chars[i] if i < len(chars) else '*'}: {b.label} @ {b.offset} "
                   f"({b.size} B)" for i, b in enumerate(self.buffers)]
