@@ -320,7 +320,7 @@ def test_inplace_options_name_what_is_missing() -> None:
     assert [o.applicable for o in by_op[1]] == [True]
     assert [o.applicable for o in by_op[2]] == [True]
     assert [o.applicable for o in by_op[3]] == [True]   # reshape
-    assert [o.applicable for o in by_op[4]] == [False]  # softmax: no checked kernel
+    assert [o.applicable for o in by_op[4]] == [True]   # softmax
     assert 5 not in by_op                               # conv
     assert [(o.tensor, o.applicable) for o in by_op[6]] == [(c, True), (d_same, True)]
 
@@ -439,6 +439,21 @@ def test_add_in_place_under_emulation(machines: dict) -> None:
         assert (m.read(ba, a.size, np.int8) == add_s8_ref(a, b, p)).all()
 
 
+def test_softmax_in_place_under_emulation(machines: dict) -> None:
+    from mcusim.kernels.s8 import SoftmaxParams, place_struct, softmax_s8_ref
+
+    p = SoftmaxParams.from_scale(0.11)
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (3, 10)).astype(np.int8)
+    for name in BOARDS:
+        m = machines[name]
+        m.free_all()
+        xa = int(m.place(x, "ram"))
+        r = m.call("mnn_softmax_s8", place_struct(m, p.struct()), xa, 3, 10, xa)
+        assert r.return_value == 0
+        assert (m.read(xa, x.size, np.int8).reshape(3, 10) == softmax_s8_ref(x, p)).all()
+
+
 # ----------------------------------------------------------------------------- graph level
 def _random_graph(rng: random.Random) -> Graph:
     g = _G()
@@ -550,6 +565,17 @@ def test_plan_summary_compares_every_strategy() -> None:
                                "in_place_ops", "exact_order"}
 
 
+@pytest.mark.parametrize("module", ["mcusim.model.plan", "mcusim.model.plan.linear",
+                                    "mcusim.model.plan.greedy", "mcusim.model.plan.graph_plan",
+                                    "mcusim.model.scratch"])
+def test_module_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module))
+    assert tried > 0 and failures == 0
+
+
 # ----------------------------------------------------------------------------- real models
 def _tflm_trace(path: Path) -> list[tuple[int, int, int]]:
     """The buffers TFLM's allocator gives its planner for a .tflite, read with the ``tflite``
@@ -603,7 +629,8 @@ def test_real_models_best_is_not_above_tflm(name: str) -> None:
         pytest.skip(f"{path} not found (the shared MLPerf Tiny models)")
     tflite_io = pytest.importorskip("mcusim.model.tflite_io",
                                     reason="needs the .tflite importer (mcusim.model.tflite_io)")
-    graph = tflite_io.read_tflite(path)
+    read = getattr(tflite_io, "read_tflite", None) or getattr(tflite_io, "load_tflite")
+    graph = read(path)
     head = TFLM_HEAD[name]
     # TFLM's reference kernels request no scratch for these operators: same buffers, same plan.
     assert plan_graph(graph, "greedy", scratch=False).arena_bytes == head

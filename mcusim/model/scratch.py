@@ -100,7 +100,7 @@ def _s8(graph: Any, op: Any, *, dsp: bool) -> int:
         w = graph.tensors[op.inputs[1]]
         x = graph.tensors[op.inputs[0]]
         return s8_params.conv_wrapper_buffer_size(x.shape[3], w.shape[1], w.shape[2],
-                                                  max(op.params.padding), dsp=dsp)
+                                                  op.params.padding, dsp=dsp)
     if op.kind == "avgpool":
         y = graph.tensors[op.outputs[0]]
         return s8_params.avg_pool_buffer_size(y.shape[-1], dsp=dsp)

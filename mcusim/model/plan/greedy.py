@@ -24,8 +24,10 @@ class GreedyPlanner(MemoryPlanner):
     offsets are aligned. Buffers tied to one offset (:meth:`tie`, in-place execution; TFLM
     has no such thing) are placed together, sorted by their largest member, at the lowest
     offset (0 or the end of a placed buffer) where each member is clear of the placed buffers
-    live at the same time as it; untied buffers are placed exactly as TFLM does. Limits: greedy, not optimal (it never moves a placed buffer, and the
-    order in which equal sizes were added matters); ``O(n^2)`` in the number of buffers.
+    live at the same time as it; untied buffers are placed exactly as TFLM does.
+
+    Limits: greedy, not optimal (it never moves a placed buffer, and the order in which
+    equal sizes were added matters); ``O(n^2)`` in the number of buffers.
 
     Examples
     --------

@@ -26,9 +26,11 @@ in ``firmware/s8`` that the runner calls:
     Needs TinyEngine's channel-by-channel depthwise kernel (each input channel copied to a
     one-channel temporary buffer, the output channel written over it). ``firmware/s8`` has
     no such kernel, so this option is reported as inapplicable.
-``softmax``
-    ``firmware/s8`` has no softmax kernel whose loop order could be checked yet; reported as
-    inapplicable until one is (see :data:`SOFTMAX_IN_PLACE`).
+``softmax`` (``mnn_softmax_s8``)
+    Per row: the maximum, then the sum of exponentials, then ``out[c]`` from ``in[c]`` in
+    increasing ``c``; each row reads only itself. An input byte is read before the output
+    byte at its address is written and never after: safe in place (the header says "may
+    alias input"; see :data:`SOFTMAX_IN_PLACE`).
 ``conv``, ``fc``
     Every output reads many input pixels / the whole input: not in place.
 
@@ -44,10 +46,9 @@ import numpy as np
 
 __all__ = ["InPlaceOption", "SOFTMAX_IN_PLACE", "inplace_options", "window_in_place_safe"]
 
-#: Whether the s8 softmax kernel was checked to be safe with its output over its input.
-#: ``False`` until ``firmware/s8`` has one (the TFLM/CMSIS-NN loop order: row max, row sum of
-#: exponentials, then ``out[i]`` from ``in[i]`` would be safe).
-SOFTMAX_IN_PLACE = False
+#: Whether ``mnn_softmax_s8`` was checked to be safe with its output over its input (its
+#: loop order, above; tested under emulation in ``tests/test_plan.py``).
+SOFTMAX_IN_PLACE = True
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def inplace_options(graph: Any) -> list[InPlaceOption]:
             opts.append(_windowed(graph, i, op))
         elif op.kind == "softmax":
             opts.append(InPlaceOption(i, op.kind, x, SOFTMAX_IN_PLACE,
-                                      "softmax kernel loop order checked" if SOFTMAX_IN_PLACE
-                                      else "no s8 softmax kernel with a checked loop order "
-                                      "in firmware/s8"))
+                                      "row-wise: out[c] written after in[c] is read"
+                                      if SOFTMAX_IN_PLACE else
+                                      "softmax kernel not checked for in-place use"))
     return opts
 
 

@@ -36,7 +36,7 @@ from mcusim.model.plan.dataflow import Dataflow
 __all__ = ["DEFAULT_MAX_STATES", "OrderResult", "live_bytes_in_order", "min_peak_order"]
 
 #: Sets of run operators the exact search may visit before it falls back to the heuristic.
-DEFAULT_MAX_STATES = 200_000
+DEFAULT_MAX_STATES = 20_000
 
 
 @dataclass(frozen=True)

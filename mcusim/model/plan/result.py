@@ -63,7 +63,11 @@ class PlannedBuffer:
 class Plan:
     """Offsets of every activation tensor and scratch buffer of a graph in one arena.
 
-    Constants (weights, biases) are not in the arena: they stay in Flash.
+    Constants (weights, biases) are not in the arena: they stay in Flash. Offsets are
+    multiples of :attr:`alignment`, so the arena itself must be aligned to it (TFLM: 16).
+    The runner executes the operators in :attr:`order`, tensor ``t`` at
+    ``arena + offset(t)``, operator ``op``'s scratch at ``arena + scratch_offset(op)`` with
+    ``scratch_bytes(op)`` bytes.
 
     Attributes
     ----------
@@ -88,7 +92,8 @@ class Plan:
     live_bytes
         Bytes of the buffers live at each step (aligned): the lower bound of any placement.
     in_place
-        Operators whose output took an input's bytes.
+        Operators whose output took an input's bytes (its offset is the input's): the runner
+        passes the same pointer for both; a reshape in it needs no copy at all.
     exact_order
         ``False`` when the order search ran out of budget and used its heuristic.
     dsp
