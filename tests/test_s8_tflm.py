@@ -5,11 +5,13 @@ ships with the ``tflite-micro`` package) for CONV_2D, DEPTHWISE_CONV_2D, AVERAGE
 MAX_POOL_2D and SOFTMAX with TFLite's SAME padding (asymmetric), odd strides and windows,
 and run by ``tflite_micro``; the references must agree bit for bit.  When the MLPerf Tiny
 models of ``../shared/models`` are present, every operator of both is checked on the
-interpreter's own intermediate tensors too.
+interpreter's own intermediate tensors too, by the references and by the firmware kernels
+under emulation (both boards, DSP and plain C).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ import numpy as np
 import pytest
 
 from mcusim.kernels import s8
-from mcusim.kernels.quant import QParams, quantize_bias, quantize_weights_per_channel
+from mcusim.kernels.quant import (
+    QParams, activation_range, quantize_bias, quantize_weights_per_channel,
+)
 from mcusim.kernels.s8_params import AddParams, ConvParams, PoolParams, SoftmaxParams
 
 tflm = pytest.importorskip("tflite_micro", reason="needs the tflite-micro test extra")
@@ -25,8 +29,6 @@ flatbuffers = pytest.importorskip("flatbuffers")
 from tflite_micro.tensorflow.lite.micro.python import (  # noqa: E402
     schema_py_generated as S,
 )
-
-import os  # noqa: E402
 
 
 def _models_dir() -> Path:
@@ -118,7 +120,8 @@ def _conv_case(rng: np.random.Generator, h: int, w: int, ci: int, co: int,
     out_q = QParams(_f32(rng.uniform(0.02, 0.2)), int(rng.integers(-50, 50)))
     kh, kw = k
     cout = ci if depthwise else co
-    wf = rng.normal(0, 1 / np.sqrt(kh * kw * (1 if depthwise else ci)), (cout, kh, kw, ci if not depthwise else 1))
+    per_out = 1 if depthwise else ci
+    wf = rng.normal(0, 1 / np.sqrt(kh * kw * per_out), (cout, kh, kw, per_out))
     wq, w_scales = quantize_weights_per_channel(wf)
     w_scales = _f32(w_scales)
     bias = quantize_bias(rng.normal(0, 0.3, cout), in_q.scale, w_scales)
@@ -226,7 +229,6 @@ def test_pool_ref_matches_tflm(case: tuple, kind: str) -> None:
     rng = np.random.default_rng(len(str(case)))
     q = QParams(_f32(0.05), int(rng.integers(-20, 20)))
     x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
-    from mcusim.kernels.quant import activation_range
     lo, hi = activation_range(act, q)
     p = PoolParams(f, stride, _tflite_pad(padding, (h, w), f, stride), lo, hi)
     ref = (s8.avg_pool_s8_ref if kind == "avg" else s8.max_pool_s8_ref)(x, p)
@@ -300,8 +302,9 @@ def _act_name(code: int) -> str:
     return {v: k for k, v in _ACT.items()}[code]
 
 
-def _op_reference(m: Any, kind: str, op: Any, ins: list[np.ndarray]) -> np.ndarray:
-    """The s8 reference of one operator of a model, on the interpreter's input tensors."""
+def _op_problem(m: Any, kind: str, op: Any, ins: list[np.ndarray]) -> tuple[str, list, Any]:
+    """One operator of a model as an s8 problem ``(family, arrays, params)`` on the
+    interpreter's input tensors (batch dropped)."""
     g = m.subgraphs[0]
     t = [g.tensors[i] for i in op.inputs if i >= 0]
     out_t = g.tensors[op.outputs[0]]
@@ -310,43 +313,54 @@ def _op_reference(m: Any, kind: str, op: Any, ins: list[np.ndarray]) -> np.ndarr
              np.frombuffer(bytes(bytearray(m.buffers[x.buffer].data)),
                            np.int32 if x.type == S.TensorType.INT32 else np.int8
                            ).reshape(x.shape) for x in t]
+    padding = "same" if getattr(o, "padding", None) == S.Padding.SAME else "valid"
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x = ins[0][0]
-        wt, bias = const[1], const[2]
-        k_hw = tuple(int(v) for v in t[1].shape[1:3])
+        k_hw = (int(t[1].shape[1]), int(t[1].shape[2]))
         stride = (o.strideH, o.strideW)
-        pad = _tflite_pad("same" if o.padding == S.Padding.SAME else "valid",
-                          x.shape[:2], k_hw, stride)
         p = ConvParams.from_qparams(_qp(t[0]), np.asarray(t[1].quantization.scale),
-                                    _qp(out_t), stride=stride, pad=pad,
+                                    _qp(out_t), stride=stride,
+                                    pad=_tflite_pad(padding, x.shape[:2], k_hw, stride),
                                     activation=_act_name(o.fusedActivationFunction))
         if kind == "CONV_2D":
-            return s8.conv_s8_ref(x, wt, bias, p)[None]
-        return s8.depthwise_conv_s8_ref(x, wt[0], bias, p)[None]
+            return "conv", [x, const[1], const[2]], p
+        return "dwconv", [x, const[1][0], const[2]], p
     if kind == "FULLY_CONNECTED":
         scales = np.full(t[1].shape[0], float(t[1].quantization.scale[0]))
         p = ConvParams.from_qparams(_qp(t[0]), scales, _qp(out_t),
                                     activation=_act_name(o.fusedActivationFunction))
-        return s8.fc_s8_ref(ins[0].reshape(1, -1), const[1], const[2], p)
+        return "fc", [ins[0].reshape(1, -1), const[1], const[2]], p
     if kind == "AVERAGE_POOL_2D":
         x = ins[0][0]
         f, stride = (o.filterHeight, o.filterWidth), (o.strideH, o.strideW)
-        pad = _tflite_pad("same" if o.padding == S.Padding.SAME else "valid",
-                          x.shape[:2], f, stride)
-        return s8.avg_pool_s8_ref(x, PoolParams(f, stride, pad))[None]
+        return "avgpool", [x], PoolParams(f, stride, _tflite_pad(padding, x.shape[:2], f, stride))
     if kind == "ADD":
         p = AddParams.from_qparams(_qp(t[0]), _qp(t[1]), _qp(out_t),
                                    activation=_act_name(o.fusedActivationFunction))
-        return s8.add_s8_ref(ins[0], ins[1], p)
+        return "add", [ins[0], ins[1]], p
     if kind == "SOFTMAX":
-        return s8.softmax_s8_ref(ins[0], SoftmaxParams.from_scale(_qp(t[0]).scale, o.beta))
+        return "softmax", [ins[0]], SoftmaxParams.from_scale(_qp(t[0]).scale, o.beta)
     if kind == "RESHAPE":
-        return ins[0].reshape(tuple(out_t.shape))
+        return "reshape", [ins[0]], tuple(out_t.shape)
     raise AssertionError(f"unexpected operator {kind}")
 
 
-@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite"])
-def test_model_operators_match_tflm(name: str) -> None:
+REFERENCES = {
+    "conv": lambda a, p: s8.conv_s8_ref(*a, p),
+    "dwconv": lambda a, p: s8.depthwise_conv_s8_ref(*a, p),
+    "fc": lambda a, p: s8.fc_s8_ref(*a, p), "avgpool": lambda a, p: s8.avg_pool_s8_ref(*a, p),
+    "add": lambda a, p: s8.add_s8_ref(*a, p), "softmax": lambda a, p: s8.softmax_s8_ref(*a, p),
+    "reshape": lambda a, p: a[0].reshape(p),
+}
+KERNELS = {
+    "conv": s8.run_conv_s8, "dwconv": s8.run_depthwise_conv_s8, "fc": s8.run_fc_s8,
+    "avgpool": s8.run_avg_pool_s8, "add": s8.run_add_s8, "softmax": s8.run_softmax_s8,
+}
+
+
+def _model_trace(name: str) -> tuple[Any, list[tuple[str, list, Any, np.ndarray]]]:
+    """Run a shared model once in TFLM keeping every tensor; per operator the s8 problem
+    and TFLM's output."""
     path = MODELS / name
     if not path.is_file():
         pytest.skip(f"{path} absent (the MLPerf Tiny models of ../shared/models)")
@@ -357,11 +371,42 @@ def test_model_operators_match_tflm(name: str) -> None:
     shape = tuple(interp.get_input_details(0)["shape"])
     interp.set_input(rng.integers(-128, 128, shape).astype(np.int8), 0)
     interp.invoke()
-    kinds = set()
+    trace = []
     for kind, op in ops:
         ins = [interp.GetTensor(i, 0)["tensor_data"] for i in op.inputs
                if i >= 0 and m.buffers[m.subgraphs[0].tensors[i].buffer].data is None]
         want = interp.GetTensor(op.outputs[0], 0)["tensor_data"]
-        np.testing.assert_array_equal(_op_reference(m, kind, op, ins), want, err_msg=kind)
-        kinds.add(kind)
-    assert {"CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= kinds
+        trace.append((kind,) + _op_problem(m, kind, op, ins) + (want,))
+    return m, trace
+
+
+MODEL_NAMES = ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_operators_match_tflm(name: str) -> None:
+    _, trace = _model_trace(name)
+    for kind, family, arrays, params, want in trace:
+        got = REFERENCES[family](arrays, params)
+        np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=kind)
+    assert {"conv", "avgpool", "fc", "softmax"} <= {t[1] for t in trace}
+
+
+@pytest.mark.parametrize("build", ["dsp", "plain"])
+@pytest.mark.parametrize("board", ["stm32f469i", "stm32f746zg"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_operators_emulated_match_tflm(name: str, board: str, build: str) -> None:
+    """Every operator of the MLPerf Tiny models through the s8 firmware kernels (the
+    wrappers pick the path) on TFLM's own intermediate tensors."""
+    from mcusim.boards import get_board
+    from mcusim.kernels.firmware import build_family
+    from mcusim.machine import Machine
+
+    _, trace = _model_trace(name)
+    b = get_board(board)
+    mach = Machine(b, build_family(b, "s8", plain_c=build == "plain"))
+    for i, (kind, family, arrays, params, want) in enumerate(trace):
+        if family == "reshape":
+            continue
+        got = KERNELS[family](mach, *arrays, params).output
+        np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=f"op {i} {kind}")
