@@ -44,8 +44,7 @@ __all__ = [
     "conv_s8_ref", "conv_wrapper_buffer_size", "depthwise_conv_s8_ref", "fc_s8_ref",
     "make_problem", "max_pool_s8_ref", "place_struct", "run_add_s8", "run_avg_pool_s8",
     "run_conv_s8", "run_depthwise_conv_s8", "run_fc_s8", "run_max_pool_s8", "run_softmax_s8",
-    "same_padding",
-    "softmax_s8_ref", "uses_1x1_path",
+    "same_padding", "softmax_s8_ref", "uses_1x1_path",
 ]
 
 #: Status codes of ``mnn_status`` (mnn_types.h).
