@@ -11,7 +11,8 @@ import pytest
 from mcusim.errors import ModelError
 from mcusim.kernels.quant import QParams, quantize_multiplier
 from mcusim.model.graph import Graph, Operator, OpParams, Quant, Tensor
-from mcusim.model.lower import activation_range_tflite, lower, lower_op
+from mcusim.kernels.quant import activation_range
+from mcusim.model.lower import lower, lower_op
 from mcusim.model.reference import run_reference
 from mcusim.model.tflite_io import read_tflite, write_tflite
 from mcusim.model.zoo import calibration_images, get_model, list_models
@@ -115,7 +116,7 @@ def test_depthwise_weights_layout() -> None:
     (0.1, 0, "none", (-128, 127)),
 ])
 def test_activation_range(scale, zp, kind, expect) -> None:
-    assert activation_range_tflite(kind, QParams(float(np.float32(scale)), zp)) == expect
+    assert activation_range(kind, QParams(float(np.float32(scale)), zp)) == expect
 
 
 def test_relu6_clamp_divides_in_float32_like_tflite_micro(tmp_path) -> None:
@@ -123,7 +124,7 @@ def test_relu6_clamp_divides_in_float32_like_tflite_micro(tmp_path) -> None:
     TFLite's ``quantize(6)`` (float32) gives zero_point + 8 where double arithmetic gives 7."""
     scale = float(np.float32(6.0 / 7.5))
     assert np.floor(6.0 / scale + 0.5) == 7
-    assert activation_range_tflite("relu6", QParams(scale, -128)) == (-128, -120)
+    assert activation_range("relu6", QParams(scale, -128)) == (-128, -120)
     q = Quant((scale,), (-128,))
     t = (Tensor("x", (1, 2, 2, 1), "int8", q), Tensor("y", (1, 2, 2, 1), "int8", q))
     op = Operator("p", "maxpool", (0,), (1,), OpParams(filter=(1, 1), activation="relu6"))

@@ -194,6 +194,12 @@ def output_multipliers(input_scale: float, weight_scales: npt.ArrayLike,
 def activation_range(kind: str, qp: QParams) -> tuple[int, int]:
     """Clamp bounds of a fused activation in the output's quantised domain.
 
+    TFLite's ``CalculateActivationRangeQuantized``: ``quantize(x) = zero_point +
+    round(float(x) / float(scale))`` with the division in float32 and rounding half away
+    from zero (``TfLiteRound``); ReLU clamps below at ``quantize(0)``, ReLU6 also above at
+    ``quantize(6)``.  (In double precision the ReLU6 bound differs at some scales, e.g.
+    ``float32(6 / 7.5)``: -120 in float32, -121 in double.)
+
     Parameters
     ----------
     kind
@@ -209,6 +215,16 @@ def activation_range(kind: str, qp: QParams) -> tuple[int, int]:
     lo, hi = -128, 127
     if kind == "none":
         return lo, hi
+    if kind not in ("relu", "relu6"):
+        raise ValueError(f"unknown activation {kind!r}; use none, relu or relu6")
+
+    def quantize(x: float) -> int:
+        return qp.zero_point + _round_half_away(float(np.float32(x) / np.float32(qp.scale)))
+
+    lo = max(lo, quantize(0.0))
+    if kind == "relu6":
+        hi = min(hi, quantize(6.0))
+    return lo, hi
     if kind not in ("relu", "relu6"):
         raise ValueError(f"unknown activation {kind!r}; use none, relu or relu6")
     lo = max(lo, qp.zero_point)

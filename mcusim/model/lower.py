@@ -17,8 +17,7 @@ shifts, clamps), computed the way TFLite (Micro) prepares its int8 kernels:
   scale 1/256, zero point -128 as TFLite Micro requires);
 - fused activations: TFLite's ``CalculateActivationRangeQuantized``, i.e.
   ``zero_point + round(x / scale)`` with the division done in float32
-  (:func:`activation_range_tflite`; :func:`mcusim.kernels.quant.activation_range` divides
-  in double, which differs when ``6 / scale`` is within float32 rounding of ``k + 0.5``).
+  (:func:`mcusim.kernels.quant.activation_range`).
 
 Both the numpy reference (:mod:`mcusim.model.reference`) and the code generator take the
 kernel arguments from here, so they cannot disagree.
@@ -37,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Union
@@ -45,11 +43,11 @@ from typing import Union
 import numpy as np
 
 from mcusim.errors import ModelError
-from mcusim.kernels.quant import QParams, output_multipliers
+from mcusim.kernels.quant import QParams, activation_range, output_multipliers
 from mcusim.kernels.s8_params import AddParams, ConvParams, PoolParams, SoftmaxParams
 from mcusim.model.graph import Graph, Operator, Quant, Tensor
 
-__all__ = ["KernelParams", "LoweredOp", "activation_range_tflite", "lower", "lower_op",
+__all__ = ["KernelParams", "LoweredOp", "lower", "lower_op",
            "qparams"]
 
 #: Any of the ``s8`` kernels' parameter objects (``None`` for reshape).
@@ -103,29 +101,6 @@ def qparams(t: Tensor, *, where: dict[str, str] | None = None) -> QParams:
     return QParams(scale, zp)
 
 
-def activation_range_tflite(kind: str, qp: QParams) -> tuple[int, int]:
-    """TFLite's ``CalculateActivationRangeQuantized`` for int8 outputs.
-
-    ``quantize(x) = zero_point + round(float(x) / float(scale))`` with the division in
-    float32 and rounding half away from zero (``TfLiteRound``); ReLU clamps below at
-    ``quantize(0)``, ReLU6 also above at ``quantize(6)``.
-    """
-    lo, hi = -128, 127
-    if kind == "none":
-        return lo, hi
-    if kind not in ("relu", "relu6"):
-        raise ValueError(f"unknown activation {kind!r}")
-
-    def quantize(x: float) -> int:
-        q = float(np.float32(x) / np.float32(qp.scale))
-        return qp.zero_point + int(math.copysign(math.floor(abs(q) + 0.5), q))
-
-    lo = max(lo, quantize(0.0))
-    if kind == "relu6":
-        hi = min(hi, quantize(6.0))
-    return lo, hi
-
-
 def _weight_scales(w: Tensor, channels: int, where: dict[str, str]) -> np.ndarray:
     if w.quant is None:
         raise ModelError("weights are not quantised (float models are not supported)",
@@ -174,7 +149,7 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
     in_q, out_q = qparams(x, where=where), qparams(y, where=where)
     p = op.params
     try:
-        lo, hi = activation_range_tflite(p.activation, out_q)
+        lo, hi = activation_range(p.activation, out_q)
     except ValueError as exc:
         raise ModelError(str(exc), **where) from None
     weights = bias = None
@@ -211,10 +186,10 @@ def lower_op(graph: Graph, index: int) -> LoweredOp:
         x2 = graph.tensors[op.inputs[1]]
         _check_int8(x2, where)
         try:
-            params = AddParams.from_qparams(in_q, qparams(x2, where=where), out_q)
+            params = AddParams.from_qparams(in_q, qparams(x2, where=where), out_q,
+                                            activation=p.activation)
         except ValueError as exc:
             raise ModelError(str(exc), **where) from None
-        params = dataclasses.replace(params, act_min=lo, act_max=hi)
     elif op.kind == "softmax":
         params = _softmax_params(in_q, out_q, p.beta, where)
     elif op.kind == "reshape":
