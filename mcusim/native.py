@@ -1,26 +1,31 @@
-"""Native (numba-compiled) Unicorn hooks that count executed blocks at emulation speed.
+"""Native Unicorn hooks that count executed blocks at emulation speed.
 
 This module keeps the one speed trick of mcusim in one place.  Python callbacks cost about
-1 µs per block; instead the block and memory-read callbacks are numba ``@cfunc`` functions
-whose C addresses are registered with Unicorn's C ``uc_hook_add`` by
-:mod:`mcusim.engine`.  They update one flat ``uint64`` state array (the ``user_data``
-pointer) and never call back into Python:
+1 µs per block; instead the block and memory-read callbacks are C functions
+(``mcusim/_native_hooks.c``), built once with the host C compiler into a shared library in
+the build cache (:func:`hook_library`), loaded with ctypes and registered with Unicorn's C
+``uc_hook_add`` / ``uc_mmio_map`` by :mod:`mcusim.engine`.  A warm start only loads the
+library (about a millisecond: no compiler, no JIT).  The hooks update one flat ``uint64``
+state array (the ``user_data`` pointer) and never call back into Python:
 
 * an open-addressing hash table of blocks, keyed by start address: size, instructions
   (counted once, at first sight, with a Thumb length decode of the block's bytes read through
   ``uc_mem_read``), executions, instruction-cache misses, data reads from wait-state regions
   and their data-cache misses;
 * a hash table of edges (previous block -> next block), which gives taken/not-taken
-  branch counts, call edges and the fall-through pairs the timing model needs;
+  branch counts, call edges and the fall-through pairs the timing model needs.  Each block
+  row remembers its last two successors with their edge rows, so a repeated edge (a loop's
+  back edge, either side of a branch) is counted without hashing;
 * set-associative LRU models of the instruction-fetch cache and the data cache in front of
   the wait-state memories (the STM32F4 ART accelerator, the Cortex-M7 L1 caches), so that
-  only misses are charged the Flash wait states.  Instruction fetches are modelled per
-  block; data reads are seen through *MMIO callbacks* on the data part of Flash (everything
-  above the code: ``.rodata``, ``.data``'s load image, host-placed weights), because a
-  Unicorn memory hook -- even a native one on a small range -- sends every load of the whole
-  program through Unicorn's slow path, while an MMIO mapping slows only the loads that go
-  there.  Literal pools inside ``.text`` stay in the fast mapping and are costed by the core
-  model (treated as data-cache hits);
+  only misses are charged the Flash wait states.  A way predictor finds hits without a scan
+  of the set (results and LRU stamps are those of a full scan).  Instruction fetches are
+  modelled per block; data reads are seen through *MMIO callbacks* on the data part of
+  Flash (everything above the code: ``.rodata``, ``.data``'s load image, host-placed
+  weights), because a Unicorn memory hook -- even a native one on a small range -- sends
+  every load of the whole program through Unicorn's slow path, while an MMIO mapping slows
+  only the loads that go there.  Literal pools inside ``.text`` stay in the fast mapping and
+  are costed by the core model (treated as data-cache hits);
 * the instruction budget: when the executed instructions reach it the hook calls
   ``uc_emu_stop``;
 * the lowest stack pointer: at first sight each block is marked when it holds an instruction
@@ -30,8 +35,9 @@ pointer) and never call back into Python:
   (:data:`STOP_STACK`), even when the memory below the stack is mapped.
 
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
-in the state array (an LLVM ``inttoptr`` intrinsic), so the compiled hooks hold no
-process-specific pointer and numba can cache them on disk between runs.
+in the state array, so the library holds no process-specific pointer and links against
+nothing.  The state layout (the ``H_*`` indices and row sizes below) is passed to the
+compiler as ``-D`` flags: it is defined once, here.
 
 After the run :func:`read_counts` turns the state into a :class:`BlockCounts` (plain numpy
 arrays), which is all the timing model sees.
@@ -39,16 +45,23 @@ arrays), which is all the timing model sees.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 # ---------------------------------------------------------------------------------------
 # State layout (indices into the uint64 state array).
-H_BLOCKS = 0          # blocks executed
-H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks)
+H_RUN = 0             # repeats of the current block not yet added to its count, self edge
+                      # and H_INSNS
+H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks) but H_RUN
 H_BUDGET = 2          # instruction budget, 0 = none
 H_PREV = 3            # slot+1 of the previous block, 0 = none
 H_CUR = 4             # slot of the current block
@@ -63,10 +76,13 @@ H_SCRATCH = 12        # offset of the scratch area (code bytes)
 H_BLOCKS_OFF = 13     # offset of the block table
 H_EDGES_OFF = 14      # offset of the edge table
 H_NRANGES = 15        # number of wait-state ranges
-# cache descriptors: [sets, ways, line_shift, prefetch, tags_off, mru1, mru2] for icache
-# (16..22) and dcache (24..30); sets == 0 means no cache (every access to a wait-state range misses)
+# cache descriptors: [sets, ways, line_shift, prefetch, tags_off, mru1, mru2, pred_off] for
+# icache (16..23) and dcache (24..31); sets == 0 means no cache (every access to a wait-state
+# range misses)
 H_ICACHE = 16
 H_DCACHE = 24
+CACHE_PRED = 7        # descriptor field: offset of the way-predictor table
+PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
 H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
 MAX_WAIT_RANGES = 8
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
@@ -76,10 +92,16 @@ H_SP_LIMIT = 51       # lowest legal SP (the stack bottom); below it the run sto
 H_MIN_SP = 52         # lowest SP seen after a block that may lower it
 H_MIN_SP_BLOCK = 53   # start address of the block that lowered SP to H_MIN_SP
 H_SP_VALUE = 54       # uc_reg_read writes SP here
+H_LAST_KEY = 55       # address + 1 of the current block (0 = none)
+H_LAST_ROW = 56       # state index of the current block's row
+H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
+H_FAST_KEY = 58       # (size << 33 | address + 1) of a block whose repeats only count, 0 = none
+H_RUN_LIMIT = 59      # H_RUN at which the instruction budget is reached
 HEADER = 64
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
-BLOCK_FIELDS = 8      # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp
+BLOCK_FIELDS = 16     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,
+                      # 2 x successor memo (key, slot+1, edge row), fetch mode, self-edge row
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
 
 STOP_BUDGET = 1
@@ -194,7 +216,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     ecap = 2 * tcap
     caches = []
     for geom in (icache, dcache):
-        caches.append(0 if geom is None else geom.sets * geom.ways * 2)
+        caches.append(0 if geom is None else geom.sets * geom.ways * 2 + PRED_ENTRIES)
     blocks_off = HEADER + SCRATCH_WORDS
     edges_off = blocks_off + tcap * BLOCK_FIELDS
     itags = edges_off + ecap * EDGE_FIELDS
@@ -221,6 +243,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
             state[base + 1] = geom.ways
             state[base + 2] = geom.line_bytes.bit_length() - 1
             state[base + 3] = int(geom.prefetch)
+            state[base + CACHE_PRED] = off + geom.sets * geom.ways * 2
             state[base + 4] = off
     return state
 
@@ -246,8 +269,10 @@ def reset_counts(state: np.ndarray) -> None:
     """
     state[H_MIN_SP] = 1 << 32
     state[H_MIN_SP_BLOCK] = 0
-    state[H_BLOCKS] = state[H_INSNS] = 0
+    state[H_RUN] = state[H_INSNS] = 0
     state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
+    state[H_LAST_KEY] = state[H_LAST_ROW] = state[H_RUN_EDGE] = 0
+    state[H_FAST_KEY] = state[H_RUN_LIMIT] = 0
     state[int(state[H_BLOCKS_OFF]):int(state[H_EDGES_OFF]) + int(state[H_ECAP]) * EDGE_FIELDS] = 0
 
 
@@ -258,7 +283,7 @@ def flush_caches(state: np.ndarray) -> None:
         if state[base]:
             off = int(state[base + 4])
             n = int(state[base]) * int(state[base + 1]) * 2
-            state[off:off + n] = 0
+            state[off:off + n] = 0      # the way predictor only holds hints: left as is
 
 
 def read_counts(state: np.ndarray) -> BlockCounts:
@@ -272,6 +297,12 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     blocks["size"] = table[used, 1]
     blocks["ninstr"] = table[used, 2]
     blocks["count"] = table[used, 3]
+    # Repeats of the last block the hooks had not added to it and its self edge yet (added
+    # here to the copy: read_counts must not change the state, it also runs mid-run).
+    run = int(state[H_RUN])
+    if run:
+        row = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
+        blocks["count"][np.searchsorted(used, row)] += run
     blocks["imiss"] = table[used, 4]
     blocks["dreads"] = table[used, 5]
     blocks["dmiss"] = table[used, 6]
@@ -284,6 +315,9 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     edges["src"] = table[src_slot.astype(np.int64), 0] - 1
     edges["dst"] = table[dst_slot.astype(np.int64), 0] - 1
     edges["count"] = etable[eused, 1]
+    if run:
+        erow = (int(state[H_RUN_EDGE]) - eoff) // EDGE_FIELDS
+        edges["count"][np.searchsorted(eused, erow)] += run
     order = np.argsort(blocks["addr"], kind="stable")
     entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
     prev = int(state[H_PREV])
@@ -298,7 +332,10 @@ def stop_reason(state: np.ndarray) -> int:
 
 
 def executed_instructions(state: np.ndarray) -> int:
-    return int(state[H_INSNS])
+    """Instructions executed, the pending repeats of the last block included."""
+    run = int(state[H_RUN])
+    ninstr = int(state[int(state[H_LAST_ROW]) + 2]) if run else 0
+    return int(state[H_INSNS]) + run * ninstr
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,19 +357,73 @@ def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarra
     return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
 
 
+_SOURCE = Path(__file__).with_name("_native_hooks.c")
+_CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-strict-aliasing")
+
+
+def _layout_defines() -> list[str]:
+    """The state layout as ``-D`` flags for the C hooks (one definition: this module)."""
+    names = [n for n in globals() if n.startswith(("H_", "STOP_"))]
+    names += ["BLOCK_FIELDS", "EDGE_FIELDS", "SCRATCH_WORDS", "CACHE_PRED", "PRED_ENTRIES"]
+    return [f"-D{n}={globals()[n]}ull" for n in sorted(names)]
+
+
+def _host_compiler() -> str:
+    from mcusim.errors import ToolchainError
+
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        path = shutil.which(name) if name else None
+        if path:
+            return path
+    raise ToolchainError("no host C compiler to build mcusim's native hooks (needed once)",
+                         hint="install one with: sudo apt-get install gcc (or set $CC)")
+
+
+def hook_library() -> Path:
+    """The shared library of the C hooks, built on first use and cached.
+
+    The cache key covers the source, the flags (with the state layout) and the compiler
+    (its path, size and modification time), so a changed layout or compiler rebuilds it.
+    Concurrent processes may build it at the same time: each writes a private file and
+    renames it into place.
+    """
+    from mcusim.build import cache_dir
+    from mcusim.errors import ToolchainError
+
+    cc = _host_compiler()
+    flags = [*_CFLAGS, *_layout_defines()]
+    stat = os.stat(cc)
+    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *flags, cc, str(stat.st_size),
+                                     str(stat.st_mtime_ns)]).encode()).hexdigest()[:16]
+    lib = cache_dir() / "native" / key / "mcusim_hooks.so"
+    if lib.exists():
+        return lib
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_name(f".{os.getpid()}.{lib.name}")
+    command = [cc, *flags, "-o", str(tmp), str(_SOURCE)]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise ToolchainError("building mcusim's native hooks failed",
+                             command=" ".join(command), output=out.stderr.strip()[-2000:])
+    os.replace(tmp, lib)
+    return lib
+
+
 @cache
 def hook_addresses() -> tuple[int, int, int]:
-    """Compile (or load from numba's cache) the hooks; return their C addresses.
+    """Load (building once if needed) the C hooks; return their addresses.
 
     Returns
     -------
     (block_hook, mmio_read, mmio_write)
-        Addresses of ``void block(uc_engine*, uint64_t addr, uint32_t size, void*)``,
+        Addresses of ``void block_hook(uc_engine*, uint64_t addr, uint32_t size, void*)``,
         ``uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void*)`` and
         ``void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void*)``.
     """
-    from mcusim import _native_impl
+    lib = ctypes.CDLL(str(hook_library()))
+    _LOADED.append(lib)   # keep the library loaded for the life of the process
+    return tuple(int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
+                 for name in ("block_hook", "mmio_read", "mmio_write"))  # type: ignore[return-value]
 
-    hooks = (_native_impl.block_hook, _native_impl.mmio_read, _native_impl.mmio_write)
-    block, read, write = (int(h.address or 0) for h in hooks)
-    return block, read, write
+
+_LOADED: list[ctypes.CDLL] = []

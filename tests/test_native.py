@@ -109,3 +109,39 @@ def test_trace_after_an_untraced_call_on_the_same_machine(board, cases_elf):
     assert traced.trace_counts and sum(traced.trace_counts.values()) > 0
     again = m.call("count_odd", 50)               # and the hook is gone afterwards
     assert again.trace_counts is None and again.instructions == traced.instructions
+
+
+def test_hook_library_built_once_into_the_cache(tmp_path, monkeypatch):
+    from mcusim import native
+
+    monkeypatch.setenv("MCUSIM_CACHE_DIR", str(tmp_path))
+    lib = native.hook_library()
+    assert lib.is_file() and tmp_path in lib.parents
+    mtime = lib.stat().st_mtime_ns
+    assert native.hook_library() == lib and lib.stat().st_mtime_ns == mtime   # cache hit
+    assert not [p for p in lib.parent.iterdir() if p.name.startswith(".")]    # no temp left
+
+
+def test_missing_host_compiler_is_a_toolchain_error(tmp_path, monkeypatch):
+    from mcusim import native
+    from mcusim.errors import ToolchainError
+
+    monkeypatch.setenv("MCUSIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-cc")
+    with pytest.raises(ToolchainError, match="host C compiler"):
+        native.hook_library()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 50])
+def test_one_block_loop_counts_match_the_reference(board, cases_elf, n):
+    """Repeats of a one-block loop are added when the run ends; counts, edges and the
+    instruction total must be those of the per-instruction reference for any trip count."""
+    m = Machine(board, cases_elf)
+    data = np.arange(n, dtype=np.uint32)
+    res = m.call("sum_words", m.place(data, "flash"), n, trace=True)
+    assert res.return_value == int(data.sum())
+    assert res.instructions == sum(res.trace_counts.values()) == res.counts.instructions
+    loop = m.image.symbol("sum_words").address + 4
+    back = res.counts.edges[(res.counts.edges["src"] == loop) & (res.counts.edges["dst"] == loop)]
+    assert back["count"].sum() == n - 1

@@ -1,0 +1,413 @@
+/* The native Unicorn hooks of mcusim (see mcusim/native.py for what they count and why).
+ *
+ * Built once per source/compiler by mcusim.native with the host C compiler into a shared
+ * library in the build cache, loaded with ctypes and registered with uc_hook_add /
+ * uc_mmio_map by address.  Everything here runs inside Unicorn's translated code: no
+ * allocation, no Python.  All state lives in one flat uint64_t array (the user data) whose
+ * layout -- the H_* indices and the row sizes -- is passed in by native.py as -D flags, so
+ * the layout has one definition.
+ */
+#include <stdint.h>
+#include <stddef.h>
+
+typedef uint64_t u64;
+typedef int (*stop_fn)(void *uc);
+typedef int (*read_fn)(void *uc, u64 address, void *bytes, size_t size);
+typedef int (*reg_fn)(void *uc, int regid, void *value);
+
+#define NOINLINE __attribute__((noinline))
+#define GOLD32 0x9E3779B1ull
+#define GOLD64 0x9E3779B97F4A7C15ull
+
+/* Block row fields (BLOCK_FIELDS wide, see native.py). */
+#define B_KEY 0      /* start address + 1, 0 = free slot */
+#define B_SIZE 1
+#define B_NINSTR 2
+#define B_COUNT 3
+#define B_IMISS 4
+#define B_DREADS 5
+#define B_DMISS 6
+#define B_LOWERS 7   /* 1 when an instruction of the block may lower SP */
+#define B_SUCC 8     /* successor memo: SUCC_WAYS x (dst key, dst slot + 1, edge row) */
+#define B_FETCH 14   /* 0: not in wait-state memory; 1: fetches modelled; 2: and skippable */
+#define B_SELF 15    /* edge row of the block's self edge, 0 = not made yet */
+#define SUCC_WAYS 2
+
+static inline void stop(u64 *st, void *uc, u64 why)
+{
+    st[H_STOPPED] = why;
+    ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
+}
+
+/* Look `line` up in the cache described at st[base..]; 1 on a hit.  The LRU set is scanned
+ * only on a miss: a way predictor (the way where the line was last seen, by line number)
+ * finds hits directly.  The result and every LRU stamp are exactly those of a full scan,
+ * since a line is held by at most one way. */
+static inline int cache_access(u64 *st, u64 base, u64 line)
+{
+    u64 sets = st[base];
+    if (sets == 0)
+        return 0;
+    u64 ways = st[base + 1];
+    u64 tick = ++st[H_TICK];
+    u64 row = st[base + 4] + (line % sets) * ways * 2;
+    u64 key = line + 1;
+    u64 *pred = st + st[base + CACHE_PRED] + (line & (PRED_ENTRIES - 1));
+    u64 w = *pred;
+    if (w < ways && st[row + 2 * w] == key) {
+        st[row + 2 * w + 1] = tick;
+        return 1;
+    }
+    u64 victim = 0, oldest = st[row + 1];
+    for (w = 0; w < ways; w++) {
+        u64 slot = row + 2 * w;
+        if (st[slot] == key) {
+            st[slot + 1] = tick;
+            *pred = w;
+            return 1;
+        }
+        if (st[slot + 1] < oldest) {
+            oldest = st[slot + 1];
+            victim = w;
+        }
+    }
+    st[row + 2 * victim] = key;
+    st[row + 2 * victim + 1] = tick;
+    *pred = victim;
+    return 0;
+}
+
+/* An access through a cache with optional next-line prefetch; 1 on a miss.  A line equal to
+ * one of the two most recently touched lines is a hit without a lookup (loops re-fetch the
+ * same lines; only the order of those two lines in the LRU stack is then approximate). */
+static inline int fetch(u64 *st, u64 base, u64 line)
+{
+    u64 key = line + 1;
+    if (key == st[base + 5] || key == st[base + 6])
+        return 0;
+    int hit = cache_access(st, base, line);
+    st[base + 6] = st[base + 5];
+    st[base + 5] = key;
+    if (st[base + 3]) {
+        cache_access(st, base, line + 1);
+        st[base + 6] = key + 1;
+    }
+    return !hit;
+}
+
+static inline unsigned halfword(const uint8_t *p, u64 pos)
+{
+    return (unsigned)p[pos] | ((unsigned)p[pos + 1] << 8);
+}
+
+/* Instructions in the first `nbytes` bytes copied to `scratch`; *lowers = 1 when one of them
+ * may lower SP: PUSH, SUB SP #imm, ADD/MOV with Rd = SP (16-bit); STMDB SP!, VPUSH, MOV.W SP,
+ * and SP-based forms with Rd or the P/U/W bits of a pre-decrement with writeback equal to SP
+ * (32-bit). */
+static u64 count_thumb(const u64 *scratch, u64 nbytes, u64 *lowers)
+{
+    const uint8_t *p = (const uint8_t *)scratch;
+    u64 n = 0, pos = 0;
+    *lowers = 0;
+    while (pos < nbytes) {
+        unsigned hw = halfword(p, pos), top = hw >> 11;
+        if (top == 0x1D || top == 0x1E || top == 0x1F) {
+            unsigned hw2 = pos + 2 < nbytes ? halfword(p, pos + 2) : 0, rd = (hw2 >> 8) & 0xF;
+            if (hw == 0xE92D || hw == 0xED2D || ((hw & 0xF) == 13 && rd == 13)
+                    || (hw == 0xEA4F && rd == 13))
+                *lowers = 1;
+            pos += 4;
+        } else {
+            if ((hw & 0xFE00) == 0xB400 || (hw & 0xFF80) == 0xB080)
+                *lowers = 1;
+            else if ((hw & 0xFD00) == 0x4400 && (((hw >> 4) & 8) | (hw & 7)) == 13)
+                *lowers = 1;
+            pos += 2;
+        }
+        n++;
+    }
+    return n;
+}
+
+static int in_wait_range(const u64 *st, u64 addr)
+{
+    u64 n = st[H_NRANGES];
+    for (u64 i = 0; i < n; i++)
+        if (st[H_RANGES + 2 * i] <= addr && addr < st[H_RANGES + 2 * i + 1])
+            return 1;
+    return 0;
+}
+
+/* The block's own I-fetch lines need no model run on its third and later consecutive
+ * executions: the two before left every line resident, most recent, in the same order and
+ * with the same MRU pair, so a further pass would hit everywhere and only renew LRU stamps
+ * without changing their order.  Holds when the block's lines (plus a prefetched one) fit
+ * the cache without evicting each other. */
+static u64 fetch_skippable(const u64 *st, u64 address, uint32_t size)
+{
+    u64 sets = st[H_ICACHE], ways = st[H_ICACHE + 1];
+    if (sets == 0)
+        return 0;
+    u64 lshift = st[H_ICACHE + 2];
+    u64 lines = ((address + size - 1) >> lshift) - (address >> lshift) + 2;
+    return (lines + sets - 1) / sets <= ways;
+}
+
+/* Slot of the block starting at `address`, recording it at first sight; -1 when full. */
+static NOINLINE int64_t block_slot(u64 *st, void *uc, u64 address, uint32_t size)
+{
+    u64 tcap = st[H_TCAP], mask = tcap - 1, boff = st[H_BLOCKS_OFF], key = address + 1;
+    u64 h = ((address >> 1) * GOLD32) & mask;
+    for (u64 probes = 0; probes < tcap; probes++, h = (h + 1) & mask) {
+        u64 *row = st + boff + h * BLOCK_FIELDS;
+        if (row[B_KEY] == key)
+            return (int64_t)h;
+        if (row[B_KEY] == 0) {
+            u64 nbytes = size > SCRATCH_WORDS * 8 ? SCRATCH_WORDS * 8 : size;
+            u64 *scratch = st + st[H_SCRATCH];
+            ((read_fn)(uintptr_t)st[H_FN_READ])(uc, address, scratch, nbytes);
+            row[B_KEY] = key;
+            row[B_SIZE] = size;
+            row[B_NINSTR] = count_thumb(scratch, nbytes, &row[B_LOWERS]);
+            if (in_wait_range(st, address))
+                row[B_FETCH] = 1 + fetch_skippable(st, address, size);
+            return (int64_t)h;
+        }
+    }
+    return -1;
+}
+
+/* Row offset of the edge (prev slot + 1 -> slot + 1), created with count 0; 0 when full. */
+static NOINLINE u64 edge_row(u64 *st, u64 prev, u64 slot)
+{
+    u64 ecap = st[H_ECAP], emask = ecap - 1, eoff = st[H_EDGES_OFF];
+    u64 ekey = (prev << 32) | (slot + 1);
+    u64 eh = ((ekey * GOLD64) >> 20) & emask;
+    for (u64 probes = 0; probes < ecap; probes++, eh = (eh + 1) & emask) {
+        u64 erow = eoff + eh * EDGE_FIELDS;
+        if (st[erow] == ekey + 1)
+            return erow;
+        if (st[erow] == 0) {
+            st[erow] = ekey + 1;
+            return erow;
+        }
+    }
+    return 0;
+}
+
+static NOINLINE void fetch_lines(u64 *st, u64 *row, u64 address, uint32_t size)
+{
+    u64 lshift = st[H_ICACHE] ? st[H_ICACHE + 2] : 4;
+    u64 line = address >> lshift, last = (address + size - 1) >> lshift, misses = 0;
+    for (; line <= last; line++)
+        misses += (u64)fetch(st, H_ICACHE, line);
+    row[B_IMISS] += misses;
+}
+
+/* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
+ * count, its self edge and H_INSNS only when the run ends (a different block, a stop, or
+ * read_counts on the Python side).  Past the repeats that need the fetch model, the hook
+ * arms H_FAST_KEY with the block's (size, address) key and H_RUN_LIMIT with the repeat at
+ * which the instruction budget is reached; then a repeat is one compare and one increment. */
+static inline u64 fast_key(u64 address, uint32_t size)
+{
+    return ((u64)size << 33) | (address + 1);
+}
+
+static inline void flush_run(u64 *st)
+{
+    u64 run = st[H_RUN];
+    if (run) {
+        u64 *row = st + st[H_LAST_ROW];
+        row[B_COUNT] += run;
+        st[st[H_RUN_EDGE] + 1] += run;
+        st[H_INSNS] += run * row[B_NINSTR];
+        st[H_RUN] = 0;
+    }
+}
+
+static NOINLINE void budget_stop(u64 *st, void *uc)
+{
+    flush_run(st);
+    st[H_FAST_KEY] = 0;
+    stop(st, uc, STOP_BUDGET);
+}
+
+/* A repeat of the block before that needs more than counting: the first one (which finds
+ * the self edge) and those whose fetch lines go through the cache model. */
+static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
+{
+    u64 *row = st + st[H_LAST_ROW];
+    u64 run = st[H_RUN];
+    if (run == 0) {
+        if (!row[B_SELF]) {
+            row[B_SELF] = edge_row(st, st[H_PREV], st[H_CUR]);
+            if (!row[B_SELF]) {
+                row[B_COUNT]++;
+                st[H_INSNS] += row[B_NINSTR];
+                stop(st, uc, STOP_EDGE_TABLE);
+                return;
+            }
+        }
+        st[H_RUN_EDGE] = row[B_SELF];
+    }
+    int skippable = row[B_FETCH] == 2 && size == row[B_SIZE];
+    int fetch_now = row[B_FETCH] && !(run && skippable);
+    if (fetch_now)
+        fetch_lines(st, row, address, size);
+    st[H_RUN] = ++run;
+    u64 ninstr = row[B_NINSTR], insns = st[H_INSNS] + run * ninstr, budget = st[H_BUDGET];
+    if (budget && insns >= budget) {
+        budget_stop(st, uc);
+        return;
+    }
+    /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path. */
+    if (!row[B_FETCH] || skippable) {
+        st[H_FAST_KEY] = fast_key(address, size);
+        st[H_RUN_LIMIT] = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
+    }
+}
+
+/* Every execution that is not a fast repeat (kept out of line, so that path saves no
+ * registers). */
+static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
+{
+    u64 key = address + 1;
+    /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
+    if (key == st[H_LAST_KEY] && !(st[H_FN_REG] && st[st[H_LAST_ROW] + B_LOWERS])) {
+        block_repeat(st, uc, address, size);
+        return;
+    }
+    flush_run(st);
+    st[H_FAST_KEY] = 0;
+
+    u64 boff = st[H_BLOCKS_OFF];
+    u64 prev = st[H_PREV];
+    u64 slot;
+    u64 *memo = NULL;
+
+    /* The previous block remembers its last successors: a repeated edge costs no hashing. */
+    if (prev) {
+        u64 *prow = st + boff + (prev - 1) * BLOCK_FIELDS;
+        for (int i = 0; i < SUCC_WAYS; i++) {
+            u64 *m = prow + B_SUCC + 3 * i;
+            if (m[0] == key) {
+                memo = m;
+                break;
+            }
+        }
+    }
+    if (memo) {
+        slot = memo[1] - 1;
+    } else {
+        int64_t s = block_slot(st, uc, address, size);
+        if (s < 0) {
+            stop(st, uc, STOP_BLOCK_TABLE);
+            return;
+        }
+        slot = (u64)s;
+    }
+
+    u64 *row = st + boff + slot * BLOCK_FIELDS;
+    row[B_COUNT]++;
+    u64 insns = st[H_INSNS] += row[B_NINSTR];
+
+    /* Instruction fetch through the cache model, for blocks in wait-state memory. */
+    if (row[B_FETCH])
+        fetch_lines(st, row, address, size);
+
+    /* The previous block may have lowered SP: check it against the stack bottom. */
+    if (prev && st[H_FN_REG] && st[boff + (prev - 1) * BLOCK_FIELDS + B_LOWERS]) {
+        st[H_SP_VALUE] = 0;
+        ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
+        u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
+        if (sp < st[H_MIN_SP]) {
+            st[H_MIN_SP] = sp;
+            st[H_MIN_SP_BLOCK] = st[boff + (prev - 1) * BLOCK_FIELDS + B_KEY] - 1;
+            if (sp < st[H_SP_LIMIT]) {
+                stop(st, uc, STOP_STACK);
+                return;
+            }
+        }
+    }
+
+    /* Edge from the previous block. */
+    if (prev == 0) {
+        if (st[H_ENTRY] == 0)
+            st[H_ENTRY] = key;
+    } else if (memo) {
+        st[memo[2] + 1]++;
+    } else {
+        u64 erow = edge_row(st, prev, slot);
+        if (!erow) {
+            stop(st, uc, STOP_EDGE_TABLE);
+            return;
+        }
+        st[erow + 1]++;
+        /* remember it in the previous block's memo (replacing the older entry) */
+        u64 *m = st + boff + (prev - 1) * BLOCK_FIELDS + B_SUCC;
+        m[3] = m[0]; m[4] = m[1]; m[5] = m[2];
+        m[0] = key; m[1] = slot + 1; m[2] = erow;
+    }
+    st[H_PREV] = slot + 1;
+    st[H_CUR] = slot;
+    st[H_LAST_KEY] = key;
+    st[H_LAST_ROW] = boff + slot * BLOCK_FIELDS;
+
+    u64 budget = st[H_BUDGET];
+    if (budget && insns >= budget)
+        stop(st, uc, STOP_BUDGET);
+}
+
+/* The UC_HOOK_BLOCK callback. */
+void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    u64 *st = (u64 *)user_data;
+    if (fast_key(address, size) == st[H_FAST_KEY]) {
+        u64 run = st[H_RUN] + 1;
+        st[H_RUN] = run;
+        if (run >= st[H_RUN_LIMIT])
+            budget_stop(st, uc);
+        return;
+    }
+    block_slow(st, uc, address, size);
+}
+
+/* A data read of wait-state memory, charged to the current block, through the D-cache. */
+static inline void data_read(u64 *st, u64 address)
+{
+    u64 *row = st + st[H_BLOCKS_OFF] + st[H_CUR] * BLOCK_FIELDS;
+    row[B_DREADS]++;
+    u64 lshift = st[H_DCACHE] ? st[H_DCACHE + 2] : 4;
+    if (fetch(st, H_DCACHE, address >> lshift))
+        row[B_DMISS]++;
+}
+
+/* MMIO callbacks for the data part of Flash.  `desc` is a small uint64_t array:
+ * [state address, host address of the mapped bytes, emulated base address]. */
+u64 mmio_read(void *uc, u64 offset, unsigned size, void *user_data)
+{
+    const u64 *desc = (const u64 *)user_data;
+    u64 *st = (u64 *)(uintptr_t)desc[0];
+    const uint8_t *host = (const uint8_t *)(uintptr_t)(desc[1] + offset);
+    u64 value = 0;
+    (void)uc;
+    for (unsigned i = 0; i < size; i++)
+        value |= (u64)host[i] << (8 * i);
+    data_read(st, desc[2] + offset);
+    return value;
+}
+
+/* A store to Flash: record the address and stop (the machine raises FlashWriteFault). */
+void mmio_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
+{
+    const u64 *desc = (const u64 *)user_data;
+    u64 *st = (u64 *)(uintptr_t)desc[0];
+    (void)size;
+    (void)value;
+    if (st[H_STOPPED] == 0) {
+        st[H_STOPPED] = STOP_FLASH_WRITE;
+        st[H_FAULT_ADDR] = desc[2] + offset;
+    }
+    ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
+}
