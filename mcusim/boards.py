@@ -26,7 +26,7 @@ from typing import Any
 from mcusim._files import read_regular
 from mcusim._paths import data_dir
 from mcusim.errors import ProfileError
-from mcusim.native import MAX_WAIT_RANGES
+from mcusim._native_layout import MAX_WAIT_RANGES
 
 PROFILES_DIR = data_dir("profiles")
 BOARDS_DIR = PROFILES_DIR / "boards"

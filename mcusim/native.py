@@ -37,7 +37,7 @@ state array (the ``user_data`` pointer) and never call back into Python:
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
 in the state array, so the library holds no process-specific pointer and links against
 nothing.  The state layout (the ``H_*`` indices and row sizes below) is passed to the
-compiler as ``-D`` flags: it is defined once, here.
+compiler as ``-D`` flags: it is defined once, in :mod:`mcusim._native_layout`.
 
 After the run :func:`read_counts` turns the state into a :class:`BlockCounts` (plain numpy
 arrays), which is all the timing model sees.
@@ -57,58 +57,15 @@ from typing import Sequence
 
 import numpy as np
 
-# ---------------------------------------------------------------------------------------
-# State layout (indices into the uint64 state array).
-H_RUN = 0             # repeats of the current block not yet added to its count, self edge
-                      # and H_INSNS
-H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks) but H_RUN
-H_BUDGET = 2          # instruction budget, 0 = none
-H_PREV = 3            # slot+1 of the previous block, 0 = none
-H_CUR = 4             # slot of the current block
-H_STOPPED = 5         # 1 = budget exhausted, 2 = block table full, 3 = edge table full
-H_TCAP = 6            # block table capacity (power of two)
-H_ECAP = 7            # edge table capacity (power of two)
-H_FN_STOP = 8         # address of uc_emu_stop
-H_FN_READ = 9         # address of uc_mem_read
-H_ENTRY = 10          # first block address + 1
-H_TICK = 11           # LRU clock
-H_SCRATCH = 12        # offset of the scratch area (code bytes)
-H_BLOCKS_OFF = 13     # offset of the block table
-H_EDGES_OFF = 14      # offset of the edge table
-H_NRANGES = 15        # number of wait-state ranges
-# cache descriptors: [sets, ways, line_shift, prefetch, tags_off, mru1, mru2, pred_off] for
-# icache (16..23) and dcache (24..31); sets == 0 means no cache (every access to a wait-state
-# range misses)
-H_ICACHE = 16
-H_DCACHE = 24
-CACHE_PRED = 7        # descriptor field: offset of the way-predictor table
-PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
-H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
-MAX_WAIT_RANGES = 8
-H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
-H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
-H_SP_REGID = 50       # Unicorn's register id of SP
-H_SP_LIMIT = 51       # lowest legal SP (the stack bottom); below it the run stops
-H_MIN_SP = 52         # lowest SP seen after a block that may lower it
-H_MIN_SP_BLOCK = 53   # start address of the block that lowered SP to H_MIN_SP
-H_SP_VALUE = 54       # uc_reg_read writes SP here
-H_LAST_KEY = 55       # address + 1 of the current block (0 = none)
-H_LAST_ROW = 56       # state index of the current block's row
-H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
-H_FAST_KEY = 58       # (size << 33 | address + 1) of a block whose repeats only count, 0 = none
-H_RUN_LIMIT = 59      # H_RUN at which the instruction budget is reached
-HEADER = 64
-SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
-
-BLOCK_FIELDS = 16     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,
-                      # 2 x successor memo (key, slot+1, edge row), fetch mode, self-edge row
-EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
-
-STOP_BUDGET = 1
-STOP_BLOCK_TABLE = 2
-STOP_EDGE_TABLE = 3
-STOP_FLASH_WRITE = 4
-STOP_STACK = 5
+from mcusim import _native_layout
+from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
+    H_RUN, H_INSNS, H_BUDGET, H_PREV, H_CUR, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
+    H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES, H_ICACHE,
+    H_DCACHE, CACHE_PRED, PRED_ENTRIES, H_RANGES, MAX_WAIT_RANGES, H_FAULT_ADDR, H_FN_REG,
+    H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
+    H_RUN_EDGE, H_FAST_KEY, H_RUN_LIMIT, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
+    STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
+)
 
 BLOCK_DTYPE = np.dtype([
     ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
@@ -362,10 +319,9 @@ _CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-strict-aliasing")
 
 
 def _layout_defines() -> list[str]:
-    """The state layout as ``-D`` flags for the C hooks (one definition: this module)."""
-    names = [n for n in globals() if n.startswith(("H_", "STOP_"))]
-    names += ["BLOCK_FIELDS", "EDGE_FIELDS", "SCRATCH_WORDS", "CACHE_PRED", "PRED_ENTRIES"]
-    return [f"-D{n}={globals()[n]}ull" for n in sorted(names)]
+    """The state layout as ``-D`` flags for the C hooks (one definition: _native_layout)."""
+    names = sorted(n for n in vars(_native_layout) if n.isupper())
+    return [f"-D{n}={getattr(_native_layout, n)}ull" for n in names]
 
 
 def _host_compiler() -> str:

@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
-
-import numpy as np
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from mcusim.boards import builtin_boards
 from mcusim.errors import MachineError
+
+if TYPE_CHECKING:  # numpy is imported by the commands that place buffers, not at start-up
+    import numpy as np
 
 CALL_ARGS_HELP = """\
 function arguments, in order: integers (42, -1, 0x20000000), floats (2.5, 1e-3; passed in
@@ -78,6 +80,8 @@ def add_call(parser: argparse.ArgumentParser) -> None:
 
 
 def _array(dtype: str, spec: str, token: str) -> np.ndarray:
+    import numpy as np
+
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -97,6 +101,8 @@ def _array(dtype: str, spec: str, token: str) -> np.ndarray:
 def parse_call_args(machine: Any, tokens: Sequence[str], region: str
                     ) -> tuple[list[int | float], list[tuple[str, int, np.ndarray]]]:
     """Turn CLI tokens into call arguments; returns (args, buffers as (token, address, array))."""
+    import numpy as np
+
     args: list[int | float] = []
     buffers: list[tuple[str, int, np.ndarray]] = []
     for token in tokens:
@@ -142,9 +148,9 @@ def print_json(obj: Any) -> None:
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, Integral):     # numpy integers and floats register as these
         return int(value)
-    if isinstance(value, (np.floating,)):
+    if isinstance(value, Real):
         return float(value)
     if isinstance(value, Path):
         return str(value)
@@ -163,9 +169,9 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
             return "-"
         if isinstance(v, bool):
             return str(v)
-        if isinstance(v, (int, np.integer)):
+        if isinstance(v, Integral):
             return f"{int(v):,}"
-        if isinstance(v, (float, np.floating)):
+        if isinstance(v, Real):
             f = float(v)
             return f"{f:,.3f}" if abs(f) >= 1 or f == 0 else f"{f:.3g}"
         return str(v)

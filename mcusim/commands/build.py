@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mcusim.boards import get_board
-from mcusim.build import build_firmware
 from mcusim.commands._common import add_board, format_table, print_json
-from mcusim.loader import load_elf
-from mcusim.sizes import region_use, section_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcusim.boards import get_board
+    from mcusim.build import build_firmware
+    from mcusim.loader import load_elf
+    from mcusim.sizes import region_use, section_table
+
     board = get_board(args.board)
     res = build_firmware(args.sources, board, defines=args.defines, include_dirs=args.includes,
                          opt=f"-O{args.opt}", data_region=args.data_region,

@@ -7,13 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from mcusim.boards import get_board
-from mcusim.build import FIRMWARE_DIR, build_firmware
 from mcusim.commands._common import format_table
-from mcusim.kernels.bench import DEFAULT_BOARDS, run_bench
-from mcusim.machine import Machine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +32,12 @@ def _say(message: str) -> None:
 
 
 def _basic_checks(board_name: str) -> dict[str, object]:
+    import numpy as np
+
+    from mcusim.boards import get_board
+    from mcusim.build import FIRMWARE_DIR, build_firmware
+    from mcusim.machine import Machine
+
     board = get_board(board_name)
     elf = build_firmware(sorted((FIRMWARE_DIR / "basic").glob("*.c")), board).elf
     machine = Machine(board, elf)
@@ -60,6 +60,8 @@ def _basic_checks(board_name: str) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcusim.kernels.bench import DEFAULT_BOARDS, run_bench  # pandas: only when run
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     boards = args.board or list(DEFAULT_BOARDS)

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from mcusim.commands._common import add_board, format_table, print_json
-from mcusim.kernels.bench import DEFAULT_BOARDS, run_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
 from mcusim.kernels.registry import FAMILY_MODULES, available_families, get_family
 
@@ -58,6 +57,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    from mcusim.kernels.bench import DEFAULT_BOARDS, run_bench  # pandas: only for this command
+
     frame = run_bench(args.board or DEFAULT_BOARDS, args.family, args.layer)
     if "macs_per_cycle" not in frame.columns and len(frame):
         frame.insert(6, "macs_per_cycle", frame["macs"] / frame["cycles"])

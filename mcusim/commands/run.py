@@ -8,7 +8,6 @@ from typing import Any
 
 from mcusim.commands._common import (add_board, add_call, board_columns, comparison,
                                      format_table, parse_call_args, print_json, read_buffers)
-from mcusim.machine import Machine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace, board: str, *, counting: bool = True):
     """Build the machine for ``board``, run or call; return (machine, result, buffers)."""
+    from mcusim.machine import Machine
+
     machine = Machine(board, args.elf, counting=counting)
     buffers: list = []
     if args.call:
