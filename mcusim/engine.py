@@ -194,6 +194,18 @@ class Engine:
         self.uc.mem_map_ptr(start, buffer.nbytes, perms, buffer.ctypes.data)
         self._buffers.append(buffer)
 
+    def set_access(self, start: int, size: int, allowed: bool) -> None:
+        """Make ``[start, start + size)`` (whole pages of :data:`PAGE` bytes) inaccessible to
+        the firmware, or give read/write/execute back.  Any access to an inaccessible page
+        stops the run through the invalid-memory hook (no cost on other accesses)."""
+        self.uc.mem_protect(start, size, uc.UC_PROT_ALL if allowed else uc.UC_PROT_NONE)
+        self.flush_tlb()
+
+    def flush_tlb(self) -> None:
+        """Drop cached address translations: Unicorn 2.1 keeps a page's TLB entry (with the
+        permissions it had) across ``mem_protect`` and after a protection fault."""
+        self.uc.ctl(uc.UC_CTL_TLB_FLUSH, uc.UC_CTL_IO_WRITE)
+
     def read(self, address: int, size: int) -> bytes:
         """Bytes of mapped memory (raises :class:`~mcusim.errors.MachineError` if unmapped)."""
         try:

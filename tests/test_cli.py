@@ -129,3 +129,14 @@ def test_m7_elf_on_m4_board_is_a_clear_error(tmp_path, capsys):
                  "0"]) == 1
     err = capsys.readouterr().err
     assert "built for the cortex-m7" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["run", "profile"])
+def test_check_reads_names_pc_function_and_line(basic_elf, board, capsys, command):
+    call = ["--call", "mcu_dot_s8", "buf:int8:1,2,3", "buf:int8:4,5,6", "4"]
+    assert main([command, str(basic_elf), "-b", board.name, *call]) == 0   # silently reads fill
+    capsys.readouterr()
+    assert main([command, str(basic_elf), "-b", board.name, *call, "--check-reads"]) == 1
+    err = capsys.readouterr().err
+    assert "past the end of buffer 'buf:int8:1,2,3'" in err
+    assert "pc=0x" in err and "function=mcu_dot_s8" in err and "line=mcu_dot_s8.c:" in err

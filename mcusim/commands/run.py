@@ -34,9 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def execute(args: argparse.Namespace, board: str, *, counting: bool = True):
-    """Build the machine for ``board``, run or call; return (machine, result, buffers)."""
-    machine = Machine(board, args.elf, counting=counting)
+def execute(args: argparse.Namespace, board: Any, *, elf: Any = None, counting: bool = True):
+    """Build the machine for ``board``, run or call; return (machine, result, buffers).
+
+    Shared by ``run`` and ``profile``; ``elf`` defaults to ``args.elf``.
+    """
+    machine = Machine(board, args.elf if elf is None else elf, counting=counting,
+                      check_reads=getattr(args, "check_reads", False))
     buffers: list = []
     if args.call:
         symbol, *tokens = args.call
