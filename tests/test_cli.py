@@ -88,7 +88,7 @@ def test_fault_from_cli_names_function_and_line(tmp_path):
     assert proc.returncode == 1 and "budget" in proc.stderr
 
 
-def test_profile_several_boards_one_column_each(capsys):
+def test_profile_several_boards_one_column_each(tmp_path, capsys):
     src = str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c")
     call = ["--call", "mcu_dot_s8", "buf:int8:1,2,3", "buf:int8:4,5,6", "3"]
     boards = ["-b", "stm32f469i", "-b", "stm32f746zg", "-b", "stm32f407-16mhz"]
@@ -100,8 +100,10 @@ def test_profile_several_boards_one_column_each(capsys):
     assert rows["return_value"] == {"metric": "return_value", **{b: 32 for b in obj["boards"]}}
     for b in obj["boards"]:
         assert rows["cycles"][b] == obj["by_board"][b]["cycles"] > 0
-    assert main(["profile", src, *boards, *call]) == 0
+    assert main(["profile", src, *boards, *call, "--callgrind", str(tmp_path / "p.cg")]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["p.stm32f407-16mhz.cg", "p.stm32f469i.cg", "p.stm32f746zg.cg"]
     assert header == ["metric", "stm32f469i", "stm32f746zg", "stm32f407-16mhz"]
 
 

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for name in builtin_boards():
             b = get_board(name)
-            rows.append({"board": b.name, "core": b.core, "clock_mhz": b.clock_hz / 1e6,
+            mhz = b.clock_hz // 1_000_000 if b.clock_hz % 1_000_000 == 0 else b.clock_hz / 1e6
+            rows.append({"board": b.name, "core": b.core, "clock_mhz": mhz,
                          "flash_kib": b.flash_bytes // 1024, "sram_kib": b.sram_bytes // 1024,
                          "description": b.description})
         if args.json:
