@@ -196,9 +196,12 @@ class Machine:
         Checked mode: every guarded RAM buffer is followed and preceded by an inaccessible
         1 KiB page, so the first read (or write) of firmware past a buffer stops the call
         with a :class:`GuardViolation` naming PC, function and line.  The pages are
-        enforced by Unicorn's memory protection, so nothing runs per access; the buffer's
-        end is aligned to the page, except for the ``align`` padding (checked after the call
-        like the red zones of the normal mode).
+        enforced by Unicorn's memory protection, so nothing runs per access.  Each buffer
+        ends exactly at its guard page, so its start is aligned to ``align`` or to the
+        largest power of two dividing its size, whichever is smaller (an int8 buffer of odd
+        length may start at any byte); reads just before a buffer land in fill bytes that
+        are checked after the call like the red zones of the normal mode, and only reads
+        a page or more before it are caught at once.  Flash buffers keep the normal layout.
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
