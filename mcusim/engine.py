@@ -316,6 +316,24 @@ class Engine:
                          lambda _u, _a, addr, _s, value, _d: on_write(addr, value),
                          begin=begin, end=end)
 
+    def add_write_watch(self, ranges: list[tuple[int, int]], hits: list[tuple[int, int]]) -> list[int]:
+        """Stop at the first store into any ``[begin, end]`` of ``ranges`` (slow: every memory
+        access then takes Unicorn's checked path; used only to locate a stray write by
+        replaying a call).  ``(pc, address)`` of the store is appended to ``hits``.
+
+        Returns the hook handles (for :meth:`remove_hook`); translations are flushed so the
+        hooks apply to code translated before.
+        """
+        def on_write(_u: uc.Uc, _access: int, address: int, _size: int, _value: int,
+                     _data: object) -> None:
+            if not hits:
+                hits.append((self.pc, address))
+            self.uc.emu_stop()
+        handles = [self.uc.hook_add(uc.UC_HOOK_MEM_WRITE, on_write, begin=b, end=e)
+                   for b, e in ranges]
+        self.flush_translations()
+        return handles
+
     def add_trace_hook(self, counts: dict[int, int]) -> int:
         """Slow reference path (tests only): count every instruction Unicorn reports."""
         def on_code(_uc: uc.Uc, address: int, _size: int, _data: object) -> None:

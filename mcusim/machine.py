@@ -21,7 +21,9 @@ startup code would, so any function can be called directly; or :meth:`Machine.ru
 from the reset vector and runs until the program stops.
 
 Host buffers (:meth:`place`, :meth:`alloc`) go into the free part of a region after the
-image and carry red zones that are checked after every call.  Faults become
+image and carry red zones that are checked after every call; a stray write is located (PC,
+function, line) by replaying the call from a copy of its RAM with the red zones watched, and
+``check_reads=True`` also stops at the first read past a buffer.  Faults become
 :class:`~mcusim.errors.EmulationFault` subclasses naming the fault, address, PC, function
 and source line.
 """
@@ -41,10 +43,10 @@ import numpy as np
 from mcusim import engine as eng
 from mcusim import native
 from mcusim.boards import Board, MemoryRegion, get_board
-from mcusim.callargs import marshal, return_value
+from mcusim.callargs import Marshalled, marshal, return_value
 from mcusim.errors import (
     BudgetExhausted, FlashWriteFault, GuardViolation, HardFault, ImageTooLargeError,
-    MachineError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
+    MachineError, McusimError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
     UnmappedAccessFault, UsageFault,
 )
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core, load_elf
@@ -737,6 +739,23 @@ class Machine:
         func = self.image.function_at(address)
         signature = self.image.signature(func.name) if func and func.address == address else None
         regs = marshal(args, signature, name)
+        sp = self._set_up_call(regs)
+        snapshot = self._snapshot()
+        try:
+            result = self._execute(address, name, sp, budget, timeout, trace, mode="call")
+        except GuardViolation as exc:
+            if "pc" in exc.details:
+                raise
+            raise self._locate_write(exc, snapshot, regs, address, name, budget,
+                                     timeout) from None
+        if signature is not None:
+            result.returns = str(signature.returns.type_name) if signature.returns else "void"
+            result.value = return_value(signature.returns, result.r0, result.r1,
+                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
+        return result
+
+    def _set_up_call(self, regs: Marshalled) -> int:
+        """Registers and stacked arguments of a call; returns the initial SP."""
         sp = self._stack_top
         if regs.stack:
             sp -= 4 * len(regs.stack)
@@ -749,12 +768,57 @@ class Machine:
         self.engine.reset_core_state()
         self.engine.sp = sp
         self.engine.lr = self._trampoline | 1
-        result = self._execute(address, name, sp, budget, timeout, trace, mode="call")
-        if signature is not None:
-            result.returns = str(signature.returns.type_name) if signature.returns else "void"
-            result.value = return_value(signature.returns, result.r0, result.r1,
-                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
-        return result
+        return sp
+
+    def _snapshot(self) -> list[tuple[int, np.ndarray]]:
+        """Copies of the RAM a call starts from -- the image's data, heap and every guarded
+        buffer with its red zones -- so a red-zone write can be located by replaying it."""
+        spans = [(sec.address, sec.size) for sec in self.image.sections
+                 if not sec.executable and sec.name != ".stack"
+                 and (r := self._region_of(sec.address)) is not None and r.kind == "ram"
+                 and sec.address + sec.size <= r.end]
+        spans += [(b.address - b.zone_before, b.zone_before + b.size + b.zone_after)
+                  for b in self.buffers()
+                  if b.guarded and self._regions[b.region].spec.kind == "ram"]
+        return [(a, self._view(a, n).copy()) for a, n in spans if n]
+
+    def _locate_write(self, exc: GuardViolation, snapshot: list[tuple[int, np.ndarray]],
+                      regs: Marshalled, address: int, name: str, budget: int | None,
+                      timeout: float | None) -> GuardViolation:
+        """Replay the call from ``snapshot`` with stores into the red zones watched, and
+        return ``exc`` with the PC, function and line of the first such store (``exc``
+        unchanged if the replay does not reach one)."""
+        for addr, data in snapshot:
+            self._view(addr, len(data))[:] = data
+        zones = [(lo, lo + n - 1) for b in self.buffers() if b.guarded
+                 for lo, n in ((b.address - b.zone_before, b.zone_before),
+                               (b.address + b.size, b.zone_after)) if n]
+        hits: list[tuple[int, int]] = []
+        handles = self.engine.add_write_watch(zones, hits)
+        try:
+            sp = self._set_up_call(regs)
+            self._execute(address, name, sp, budget, timeout, False, mode="call")
+        except McusimError:
+            pass   # the replay stops at the store (or faults as the call did)
+        finally:
+            for handle in handles:
+                self.engine.remove_hook(handle)
+            self.engine.flush_translations()
+            self._restore_red_zones()
+        if not hits:
+            return exc
+        pc, target = hits[0]
+        func, line = self.image.location(pc)
+        details = {k: v for k, v in exc.details.items() if k not in ("address", "hint")}
+        return GuardViolation(exc.message, address=target, pc=pc, function=func, line=line,
+                              **details)
+
+    def _restore_red_zones(self) -> None:
+        """Restore every red zone without reporting (after a located violation)."""
+        for buf in self.buffers():
+            if buf.guarded:
+                self._view(buf.address - buf.zone_before, buf.zone_before)[:] = REDZONE_BYTE
+                self._view(buf.address + buf.size, buf.zone_after)[:] = REDZONE_BYTE
 
     def run(self, *, budget: int | None = _AUTO, timeout: float | None = _AUTO,
             trace: bool = False) -> CallResult:

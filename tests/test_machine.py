@@ -310,6 +310,9 @@ def test_red_zone_write_is_reported_once_and_the_zone_restored(basic):
     y = basic.place(np.ones(3, dtype=np.float32), name="y")
     with pytest.raises(GuardViolation) as info:
         basic.call("mcu_scale_f32", y, 4, 2.0, 1.0)
-    assert info.value.call == "mcu_scale_f32" and "check_reads" in info.value.hint
+    err = info.value
+    assert err.call == "mcu_scale_f32" and err.address == y + 12   # the first stray store
+    assert err.function.startswith("mcu_scale_f32") and err.line.startswith("mcu_scale_f32.c:")
+    assert basic.image.function_at(err.pc).name == "mcu_scale_f32"
     basic.call("mcu_scale_f32", y, 3, 2.0, 1.0)       # no stale violation
     assert basic.read(y, 3, np.float32).tolist() == [7.0, 7.0, 7.0]
