@@ -11,7 +11,8 @@ Each runs on a machine created with ``counting=False`` (no hooks: raw Unicorn) a
 with the native counting hooks, whose run is then turned into a cycle profile
 (decode + timing model).  Prints million instructions per second for both and their ratio,
 the one-off set-up (machine creation, first and cached profile build), and writes the
-table into docs/performance.md between ``<!-- speed-table:start -->`` and ``<!-- speed-table:end -->``
+table into docs/performance.md between ``<!-- speed-table:start -->`` and
+``<!-- speed-table:end -->``
 when those markers exist (else prints it).
 
 Usage: ``python benchmarks/emulation_speed.py [--board stm32f469i] [--repeat 3]``

@@ -1,9 +1,10 @@
-"""Measure the packed low-bit kernels on both boards and write the results table into docs/kernels_packed.md.
+"""Measure the packed low-bit kernels on both boards and write the table into docs/kernels_packed.md.
 
 Runs :func:`mcusim.kernels.packed_bench.bench` on STM32F469I and STM32F746ZG for the fully
 connected and convolution layers of CifarNet and SqueezeNet (every output checked bit-exactly
 against numpy), sums the cycles over the layers per bit-width pair, and writes a markdown
-table between ``<!-- packed-table:start -->`` and ``<!-- packed-table:end -->`` in docs/kernels_packed.md
+table between ``<!-- packed-table:start -->`` and ``<!-- packed-table:end -->`` in
+docs/kernels_packed.md
 (or prints it when the markers are missing).  Per pair the table names the fastest of the
 operand-packing kernel, the unpack + SMLAD kernel and the int8 baseline, as measured.
 

@@ -64,7 +64,7 @@ def table(df: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench on both boards, write the table in docs/kernels_s8.md (and optionally a CSV)."""
+    """Run the bench on both boards, write docs/kernels_s8.md (and optionally a CSV)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--doc", type=Path, default=None,
                     help="page to update (default: its page in docs/)")
