@@ -1,32 +1,53 @@
-"""Shared by the benchmark scripts: put a generated block into README.md between markers."""
+"""Shared by the benchmark scripts: put a generated block into its page between markers.
+
+Each generated block (``<!-- NAME:start -->`` ... ``<!-- NAME:end -->``) lives in one page of
+``docs/`` (:data:`TARGETS`); the README links to those pages.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+#: The page that holds each generated block.
+TARGETS: dict[str, Path] = {
+    "speed-table": DOCS / "performance.md",
+    "s8-table": DOCS / "kernels_s8.md",
+    "packed-table": DOCS / "kernels_packed.md",
+    "trec-table": DOCS / "kernels_trec.md",
+}
 
 
-def write_section(name: str, text: str, readme: Path = README) -> bool:
+def target(name: str) -> Path:
+    """The page holding block ``name`` (the README for a block not listed in TARGETS)."""
+    return TARGETS.get(name, README)
+
+
+def write_section(name: str, text: str, page: Path | None = None) -> bool:
     """Replace what stands between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``.
 
     Returns False (and writes nothing) when the file or a marker is missing; the caller then
     prints the text instead.
     """
+    page = target(name) if page is None else page
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    body = readme.read_text() if readme.exists() else ""
+    body = page.read_text() if page.exists() else ""
     if start not in body or end not in body:
         return False
     head, rest = body.split(start, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    page.write_text(f"{head}{start}\n{text}\n{end}{tail}")
     return True
 
 
-def publish(name: str, text: str, readme: Path = README) -> None:
-    """Write ``text`` into the README section ``name``, or print it when there is none."""
-    if write_section(name, text, readme):
-        print(f"wrote the {name} into {readme}", file=sys.stderr)
+def publish(name: str, text: str, page: Path | None = None) -> None:
+    """Write ``text`` into block ``name`` of its page (default :func:`target`), or print it
+    when the page has no such block."""
+    page = target(name) if page is None else page
+    if write_section(name, text, page):
+        print(f"wrote the {name} into {page}", file=sys.stderr)
     else:
         print(text)

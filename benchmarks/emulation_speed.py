@@ -11,7 +11,8 @@ Each runs on a machine created with ``counting=False`` (no hooks: raw Unicorn) a
 with the native counting hooks, whose run is then turned into a cycle profile
 (decode + timing model).  Prints million instructions per second for both and their ratio,
 the one-off set-up (machine creation, first and cached profile build), and writes the
-table into README.md between ``<!-- speed-table:start -->`` and ``<!-- speed-table:end -->``
+table into docs/performance.md between ``<!-- speed-table:start -->`` and
+``<!-- speed-table:end -->``
 when those markers exist (else prints it).
 
 Usage: ``python benchmarks/emulation_speed.py [--board stm32f469i] [--repeat 3]``
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--board", default="stm32f469i")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-readme", action="store_true", help="only print the table")
+    ap.add_argument("--no-readme", action="store_true",
+                    help="only print the table (do not update docs/performance.md)")
     args = ap.parse_args(argv)
     rows, setup = measure(args.board, args.repeat)
     for r in rows:

@@ -1,15 +1,16 @@
-"""Measure the packed low-bit kernels on both boards and write the results table into the README.
+"""Measure the packed low-bit kernels on both boards and write the table into docs/kernels_packed.md.
 
 Runs :func:`mcusim.kernels.packed_bench.bench` on STM32F469I and STM32F746ZG for the fully
 connected and convolution layers of CifarNet and SqueezeNet (every output checked bit-exactly
 against numpy), sums the cycles over the layers per bit-width pair, and writes a markdown
-table between ``<!-- packed-table:start -->`` and ``<!-- packed-table:end -->`` in README.md
+table between ``<!-- packed-table:start -->`` and ``<!-- packed-table:end -->`` in
+docs/kernels_packed.md
 (or prints it when the markers are missing).  Per pair the table names the fastest of the
 operand-packing kernel, the unpack + SMLAD kernel and the int8 baseline, as measured.
 
 Usage::
 
-    python benchmarks/packed_table.py [--readme README.md] [--csv out.csv] [--from-csv in.csv]
+    python benchmarks/packed_table.py [--doc docs/PAGE.md] [--csv out.csv] [--from-csv in.csv]
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from _readme import README, publish
+from _readme import publish
 from mcusim.boards import get_board
 from mcusim.kernels import packed_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
@@ -114,7 +115,8 @@ def table(df: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", type=Path, default=README)
+    ap.add_argument("--doc", type=Path, default=None,
+                    help="page to update (default: its page in docs/)")
     ap.add_argument("--csv", type=Path, help="also write the raw bench rows here")
     ap.add_argument("--from-csv", type=Path, help="build the table from saved rows instead of running")
     args = ap.parse_args(argv)
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         df.to_csv(args.csv, index=False)
     text = table(df)
-    publish("packed-table", text, args.readme)
+    publish("packed-table", text, args.doc)
     return 0
 
 

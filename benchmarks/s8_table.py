@@ -1,13 +1,13 @@
-"""Measure the int8 (``s8``) kernels on both boards and write the table into the README.
+"""Measure the int8 (``s8``) kernels on both boards and write the table into docs/kernels_s8.md.
 
 Runs :func:`mcusim.kernels.s8_bench.bench` on STM32F469I and STM32F746ZG over the built-in
 CifarNet and SqueezeNet layers, DSP build next to plain-C build with the speedup, and writes
 the markdown table between ``<!-- s8-table:start -->`` and ``<!-- s8-table:end -->`` in
-README.md (or prints it when the markers are missing).
+docs/kernels_s8.md (or prints it when the markers are missing).
 
 Usage::
 
-    python benchmarks/s8_table.py [--readme README.md] [--csv out.csv]
+    python benchmarks/s8_table.py [--doc docs/PAGE.md] [--csv out.csv]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from _readme import README, publish
+from _readme import publish
 from mcusim.boards import get_board
 from mcusim.kernels import s8_bench
 from mcusim.kernels.layers import BUILTIN_LAYERS
@@ -64,16 +64,17 @@ def table(df: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench on both boards, write the README table (and optionally a CSV)."""
+    """Run the bench on both boards, write docs/kernels_s8.md (and optionally a CSV)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", type=Path, default=README)
+    ap.add_argument("--doc", type=Path, default=None,
+                    help="page to update (default: its page in docs/)")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
     df = run()
     if args.csv:
         df.to_csv(args.csv, index=False)
     text = table(df)
-    publish("s8-table", text, args.readme)
+    publish("s8-table", text, args.doc)
     return 0
 
 

@@ -194,6 +194,18 @@ class Engine:
         self.uc.mem_map_ptr(start, buffer.nbytes, perms, buffer.ctypes.data)
         self._buffers.append(buffer)
 
+    def set_access(self, start: int, size: int, allowed: bool) -> None:
+        """Make ``[start, start + size)`` (whole pages of :data:`PAGE` bytes) inaccessible to
+        the firmware, or give read/write/execute back.  Any access to an inaccessible page
+        stops the run through the invalid-memory hook (no cost on other accesses)."""
+        self.uc.mem_protect(start, size, uc.UC_PROT_ALL if allowed else uc.UC_PROT_NONE)
+        self.flush_tlb()
+
+    def flush_tlb(self) -> None:
+        """Drop cached address translations: Unicorn 2.1 keeps a page's TLB entry (with the
+        permissions it had) across ``mem_protect`` and after a protection fault."""
+        self.uc.ctl(uc.UC_CTL_TLB_FLUSH, uc.UC_CTL_IO_WRITE)
+
     def read(self, address: int, size: int) -> bytes:
         """Bytes of mapped memory (raises :class:`~mcusim.errors.MachineError` if unmapped)."""
         try:
@@ -303,6 +315,24 @@ class Engine:
         self.uc.hook_add(uc.UC_HOOK_MEM_WRITE,
                          lambda _u, _a, addr, _s, value, _d: on_write(addr, value),
                          begin=begin, end=end)
+
+    def add_write_watch(self, ranges: list[tuple[int, int]], hits: list[tuple[int, int]]) -> list[int]:
+        """Stop at the first store into any ``[begin, end]`` of ``ranges`` (slow: every memory
+        access then takes Unicorn's checked path; used only to locate a stray write by
+        replaying a call).  ``(pc, address)`` of the store is appended to ``hits``.
+
+        Returns the hook handles (for :meth:`remove_hook`); translations are flushed so the
+        hooks apply to code translated before.
+        """
+        def on_write(_u: uc.Uc, _access: int, address: int, _size: int, _value: int,
+                     _data: object) -> None:
+            if not hits:
+                hits.append((self.pc, address))
+            self.uc.emu_stop()
+        handles = [self.uc.hook_add(uc.UC_HOOK_MEM_WRITE, on_write, begin=b, end=e)
+                   for b, e in ranges]
+        self.flush_translations()
+        return handles
 
     def add_trace_hook(self, counts: dict[int, int]) -> int:
         """Slow reference path (tests only): count every instruction Unicorn reports."""

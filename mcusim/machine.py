@@ -21,7 +21,9 @@ startup code would, so any function can be called directly; or :meth:`Machine.ru
 from the reset vector and runs until the program stops.
 
 Host buffers (:meth:`place`, :meth:`alloc`) go into the free part of a region after the
-image and carry red zones that are checked after every call.  Faults become
+image and carry red zones that are checked after every call; a stray write is located (PC,
+function, line) by replaying the call from a copy of its RAM with the red zones watched, and
+``check_reads=True`` also stops at the first read past a buffer.  Faults become
 :class:`~mcusim.errors.EmulationFault` subclasses naming the fault, address, PC, function
 and source line.
 """
@@ -41,10 +43,10 @@ import numpy as np
 from mcusim import engine as eng
 from mcusim import native
 from mcusim.boards import Board, MemoryRegion, get_board
-from mcusim.callargs import marshal, return_value
+from mcusim.callargs import Marshalled, marshal, return_value
 from mcusim.errors import (
     BudgetExhausted, FlashWriteFault, GuardViolation, HardFault, ImageTooLargeError,
-    MachineError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
+    MachineError, McusimError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
     UnmappedAccessFault, UsageFault,
 )
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core, load_elf
@@ -129,13 +131,19 @@ class CallResult:
 
 @dataclass(frozen=True)
 class Buffer:
-    """A host buffer in emulated memory (``guarded``: red zones on both sides)."""
+    """A host buffer in emulated memory (``guarded``: red zones on both sides).
+
+    ``zone_before`` / ``zone_after`` are the bytes of red-zone fill checked after each call
+    on either side; with checked reads the buffer also has an inaccessible page beyond them.
+    """
 
     name: str
     address: int
     size: int
     region: str
     guarded: bool = True
+    zone_before: int = REDZONE
+    zone_after: int = REDZONE
 
 
 @dataclass
@@ -186,11 +194,25 @@ class Machine:
         Serve reads of DWT CYCCNT with the modelled cycles.  ``None`` (default): only when
         the image contains the DWT address (a Python memory hook slows every load, so it is
         not installed for firmware that never reads the counter).
+    check_reads
+        Checked mode: every guarded RAM buffer is followed and preceded by an inaccessible
+        1 KiB page, so the first read (or write) of firmware past a buffer stops the call
+        with a :class:`GuardViolation` naming PC, function and line.  The pages are
+        enforced by Unicorn's memory protection, so nothing runs per access.  Each buffer
+        ends exactly at its guard page, so its start is aligned to ``align`` or to the
+        largest power of two dividing its size, whichever is smaller (an int8 buffer of odd
+        length may start at any byte); reads just before a buffer land in fill bytes that
+        are checked after the call like the red zones of the normal mode, and only reads
+        a page or more before it are caught at once.  Flash buffers keep the normal layout.
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
                  budget: int | None = _AUTO, timeout: float | None = DEFAULT_TIMEOUT,
-                 warm_caches: bool = False, cyccnt: bool | None = None) -> None:
+                 warm_caches: bool = False, cyccnt: bool | None = None,
+                 check_reads: bool = False) -> None:
+        self.check_reads = bool(check_reads)
+        # inaccessible guard page -> (buffer it ends, buffer it starts) (checked reads only)
+        self._guard_pages: dict[int, list[Buffer | None]] = {}
         if budget is _AUTO:
             budget = DEFAULT_BUDGET if counting else None
         self.budget: int | None = _check_budget(budget)
@@ -513,7 +535,10 @@ class Machine:
         if not isinstance(region, str):
             raise MachineError(f"region must be a name, got {type(region).__name__}",
                                hint="'ram', 'flash' or a region of the board")
-        reg = self._pick_region(region, nbytes)
+        checked = self.check_reads and guard
+        reg = self._pick_region(region, nbytes + (3 * eng.PAGE + align if checked else 0))
+        if checked and reg.spec.kind == "ram":
+            return self._alloc_checked(reg, nbytes, align, fill, name)
         zone = REDZONE if guard else 0
         start = reg.free + zone
         start = (start + align - 1) // align * align
@@ -529,6 +554,40 @@ class Machine:
                 other.free = max(other.free, min(reg.free, other.spec.end))
         name = name or f"buf{sum(len(r.buffers) for r in self._regions.values())}"
         reg.buffers.append(Buffer(name, start, nbytes, reg.spec.name, guard))
+        return start
+
+    def _alloc_checked(self, reg: _Region, nbytes: int, align: int, fill: int,
+                       name: str) -> int:
+        """Checked-reads layout: guard page, fill, buffer ending at a page, guard page."""
+        page = eng.PAGE
+        first = -(-reg.free // page) * page
+        shared = first == reg.free and (first - page) in self._guard_pages
+        lo_guard = first - page if shared else first
+        body = lo_guard + page
+        # the buffer ends exactly at the guard page: its start is aligned to ``align`` or to
+        # the largest power of two dividing its size, whichever is smaller
+        align = min(align, nbytes & -nbytes) if nbytes else align
+        start = -(-body // align) * align
+        end = -(-(start + nbytes) // page) * page if nbytes else -(-start // page) * page
+        if align <= page and nbytes:
+            start = max(start, (end - nbytes) // align * align)
+        view = self._view(body, end - body)
+        view[:] = REDZONE_BYTE
+        if nbytes:
+            self._view(start, nbytes)[:] = fill
+        name = name or f"buf{sum(len(r.buffers) for r in self._regions.values())}"
+        buf = Buffer(name, start, nbytes, reg.spec.name, True, zone_before=start - body,
+                     zone_after=end - start - nbytes)
+        for page_at, side in ((lo_guard, 1), (end, 0)):
+            slot = self._guard_pages.setdefault(page_at, [None, None])
+            slot[side] = buf
+            self.engine.set_access(page_at, page, False)
+        reg.free = end + page
+        for other in self._regions.values():   # a buffer spanning into contiguous regions
+            if other.group_mem is reg.group_mem and other.spec.start < reg.free \
+                    and other.spec.start > reg.spec.start:
+                other.free = max(other.free, min(reg.free, other.spec.end))
+        reg.buffers.append(buf)
         return start
 
     def place(self, array: np.ndarray, region: str = "ram", *, align: int = 8,
@@ -559,27 +618,67 @@ class Machine:
         for reg in self._regions.values():
             reg.free = reg.image_end
             reg.buffers.clear()
+        for page_at in self._guard_pages:
+            self.engine.set_access(page_at, eng.PAGE, True)
+        self._guard_pages.clear()
 
     def high_water(self, address: int, nbytes: int, fill: int = 0xA5) -> int:
         """Bytes from ``address`` up to and including the last byte that differs from ``fill``."""
         changed = np.nonzero(self._view(address, nbytes) != fill)[0]
         return int(changed[-1]) + 1 if len(changed) else 0
 
-    def check_guards(self) -> None:
-        """Raise :class:`GuardViolation` if firmware wrote into a buffer's red zone."""
+    def check_guards(self, call: str | None = None) -> None:
+        """Raise :class:`GuardViolation` if firmware wrote into a buffer's red zone.
+
+        Every red zone is restored before raising, so the next call starts clean.
+        """
+        first: GuardViolation | None = None
         for reg in self._regions.values():
             for buf in reg.buffers:
                 if not buf.guarded:
                     continue
-                for lo, label in ((buf.address - REDZONE, "before"), (buf.address + buf.size, "after")):
-                    zone = self._view(lo, REDZONE)
+                for lo, size, label in ((buf.address - buf.zone_before, buf.zone_before, "before"),
+                                        (buf.address + buf.size, buf.zone_after, "after")):
+                    zone = self._view(lo, size)
                     bad = np.nonzero(zone != REDZONE_BYTE)[0]
                     if len(bad):
-                        addr = lo + int(bad[0])
-                        raise GuardViolation(
-                            f"firmware wrote {len(bad)} byte(s) {label} buffer {buf.name!r}",
-                            fault="out-of-bounds write", address=addr, buffer=buf.name,
-                            buffer_start=hex(buf.address), buffer_size=buf.size)
+                        if first is None:
+                            first = GuardViolation(
+                                f"firmware wrote {len(bad)} byte(s) {label} buffer {buf.name!r}",
+                                fault="out-of-bounds write", address=lo + int(bad[0]),
+                                buffer=buf.name, buffer_start=hex(buf.address),
+                                buffer_size=buf.size, call=call,
+                                hint="Machine(check_reads=True) or --check-reads stops at "
+                                     "the instruction (PC, function, line)")
+                        zone[:] = REDZONE_BYTE
+        if first is not None:
+            raise first
+
+    def _guard_hit(self, stop: eng.Stop, where: dict[str, object]) -> GuardViolation | None:
+        """A checked-reads guard page the stopped access touched, as a GuardViolation."""
+        if not self._guard_pages or stop.address is None:
+            return None
+        size = stop.detail if isinstance(stop.detail, int) and stop.detail > 0 else 1
+        for addr in (stop.address, stop.address + size - 1):
+            slot = self._guard_pages.get(addr - addr % eng.PAGE)
+            if slot is None:
+                continue
+            page_at = addr - addr % eng.PAGE
+            ends, starts = slot
+            access = "read" if stop.kind == eng.STOP_UNMAPPED else \
+                "write" if stop.kind == eng.STOP_WRITE_PROT else stop.access or "access"
+            if ends is not None and (starts is None or addr - page_at < eng.PAGE // 2):
+                past = addr - (ends.address + ends.size)
+                what, buf = f"past the end of buffer {ends.name!r} (end + {past})", ends
+            else:
+                assert starts is not None
+                what, buf = (f"before buffer {starts.name!r} (start - {starts.address - addr})",
+                             starts)
+            verb = {"read": "read", "write": "wrote", "fetch": "jumped to"}.get(access, access)
+            return GuardViolation(f"firmware {verb} {what}", fault=f"out-of-bounds {access}",
+                                  address=stop.address, buffer=buf.name,
+                                  buffer_start=hex(buf.address), buffer_size=buf.size, **where)
+        return None
 
     def stdout(self) -> str:
         """Text the firmware printed (newlib ``_write`` into ``mcusim_stdout``)."""
@@ -640,6 +739,23 @@ class Machine:
         func = self.image.function_at(address)
         signature = self.image.signature(func.name) if func and func.address == address else None
         regs = marshal(args, signature, name)
+        sp = self._set_up_call(regs)
+        snapshot = self._snapshot()
+        try:
+            result = self._execute(address, name, sp, budget, timeout, trace, mode="call")
+        except GuardViolation as exc:
+            if "pc" in exc.details:
+                raise
+            raise self._locate_write(exc, snapshot, regs, address, name, budget,
+                                     timeout) from None
+        if signature is not None:
+            result.returns = str(signature.returns.type_name) if signature.returns else "void"
+            result.value = return_value(signature.returns, result.r0, result.r1,
+                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
+        return result
+
+    def _set_up_call(self, regs: Marshalled) -> int:
+        """Registers and stacked arguments of a call; returns the initial SP."""
         sp = self._stack_top
         if regs.stack:
             sp -= 4 * len(regs.stack)
@@ -652,12 +768,57 @@ class Machine:
         self.engine.reset_core_state()
         self.engine.sp = sp
         self.engine.lr = self._trampoline | 1
-        result = self._execute(address, name, sp, budget, timeout, trace, mode="call")
-        if signature is not None:
-            result.returns = str(signature.returns.type_name) if signature.returns else "void"
-            result.value = return_value(signature.returns, result.r0, result.r1,
-                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
-        return result
+        return sp
+
+    def _snapshot(self) -> list[tuple[int, np.ndarray]]:
+        """Copies of the RAM a call starts from -- the image's data, heap and every guarded
+        buffer with its red zones -- so a red-zone write can be located by replaying it."""
+        spans = [(sec.address, sec.size) for sec in self.image.sections
+                 if not sec.executable and sec.name != ".stack"
+                 and (r := self._region_of(sec.address)) is not None and r.kind == "ram"
+                 and sec.address + sec.size <= r.end]
+        spans += [(b.address - b.zone_before, b.zone_before + b.size + b.zone_after)
+                  for b in self.buffers()
+                  if b.guarded and self._regions[b.region].spec.kind == "ram"]
+        return [(a, self._view(a, n).copy()) for a, n in spans if n]
+
+    def _locate_write(self, exc: GuardViolation, snapshot: list[tuple[int, np.ndarray]],
+                      regs: Marshalled, address: int, name: str, budget: int | None,
+                      timeout: float | None) -> GuardViolation:
+        """Replay the call from ``snapshot`` with stores into the red zones watched, and
+        return ``exc`` with the PC, function and line of the first such store (``exc``
+        unchanged if the replay does not reach one)."""
+        for addr, data in snapshot:
+            self._view(addr, len(data))[:] = data
+        zones = [(lo, lo + n - 1) for b in self.buffers() if b.guarded
+                 for lo, n in ((b.address - b.zone_before, b.zone_before),
+                               (b.address + b.size, b.zone_after)) if n]
+        hits: list[tuple[int, int]] = []
+        handles = self.engine.add_write_watch(zones, hits)
+        try:
+            sp = self._set_up_call(regs)
+            self._execute(address, name, sp, budget, timeout, False, mode="call")
+        except McusimError:
+            pass   # the replay stops at the store (or faults as the call did)
+        finally:
+            for handle in handles:
+                self.engine.remove_hook(handle)
+            self.engine.flush_translations()
+            self._restore_red_zones()
+        if not hits:
+            return exc
+        pc, target = hits[0]
+        func, line = self.image.location(pc)
+        details = {k: v for k, v in exc.details.items() if k not in ("address", "hint")}
+        return GuardViolation(exc.message, address=target, pc=pc, function=func, line=line,
+                              **details)
+
+    def _restore_red_zones(self) -> None:
+        """Restore every red zone without reporting (after a located violation)."""
+        for buf in self.buffers():
+            if buf.guarded:
+                self._view(buf.address - buf.zone_before, buf.zone_before)[:] = REDZONE_BYTE
+                self._view(buf.address + buf.size, buf.zone_after)[:] = REDZONE_BYTE
 
     def run(self, *, budget: int | None = _AUTO, timeout: float | None = _AUTO,
             trace: bool = False) -> CallResult:
@@ -726,7 +887,7 @@ class Machine:
             raise StackOverflowFault("the stack was used down to its bottom (overflow)",
                                      fault="stack overflow", symbol=name, call=name,
                                      stack_bottom=self._stack_bottom)
-        self.check_guards()
+        self.check_guards(name)
         return CallResult(
             r0=self.engine.reg(0), r1=self.engine.reg(1), s0=struct.unpack(
                 "<f", struct.pack("<I", self.engine.sreg_bits(0)))[0],
@@ -766,6 +927,10 @@ class Machine:
                timeout: float | None) -> Exception:
         func, line = self.image.location(stop.pc)
         where: dict[str, object] = dict(pc=stop.pc, function=func, line=line, call=name)
+        guard = self._guard_hit(stop, where)
+        if guard is not None:
+            self.engine.flush_tlb()   # Unicorn keeps the faulting page's TLB entry
+            return guard
         why = native.stop_reason(self._state) if self._state is not None else 0
         if why == native.STOP_BUDGET or stop.kind == eng.STOP_COUNT:
             return BudgetExhausted(

@@ -88,7 +88,7 @@ def test_fault_from_cli_names_function_and_line(tmp_path):
     assert proc.returncode == 1 and "budget" in proc.stderr
 
 
-def test_profile_several_boards_one_column_each(capsys):
+def test_profile_several_boards_one_column_each(tmp_path, capsys):
     src = str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c")
     call = ["--call", "mcu_dot_s8", "buf:int8:1,2,3", "buf:int8:4,5,6", "3"]
     boards = ["-b", "stm32f469i", "-b", "stm32f746zg", "-b", "stm32f407-16mhz"]
@@ -100,8 +100,10 @@ def test_profile_several_boards_one_column_each(capsys):
     assert rows["return_value"] == {"metric": "return_value", **{b: 32 for b in obj["boards"]}}
     for b in obj["boards"]:
         assert rows["cycles"][b] == obj["by_board"][b]["cycles"] > 0
-    assert main(["profile", src, *boards, *call]) == 0
+    assert main(["profile", src, *boards, *call, "--callgrind", str(tmp_path / "p.cg")]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["p.stm32f407-16mhz.cg", "p.stm32f469i.cg", "p.stm32f746zg.cg"]
     assert header == ["metric", "stm32f469i", "stm32f746zg", "stm32f407-16mhz"]
 
 
@@ -129,3 +131,14 @@ def test_m7_elf_on_m4_board_is_a_clear_error(tmp_path, capsys):
                  "0"]) == 1
     err = capsys.readouterr().err
     assert "built for the cortex-m7" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["run", "profile"])
+def test_check_reads_names_pc_function_and_line(basic_elf, board, capsys, command):
+    call = ["--call", "mcu_dot_s8", "buf:int8:1,2,3", "buf:int8:4,5,6", "4"]
+    assert main([command, str(basic_elf), "-b", board.name, *call]) == 0   # silently reads fill
+    capsys.readouterr()
+    assert main([command, str(basic_elf), "-b", board.name, *call, "--check-reads"]) == 1
+    err = capsys.readouterr().err
+    assert "past the end of buffer 'buf:int8:1,2,3'" in err
+    assert "pc=0x" in err and "function=mcu_dot_s8" in err and "line=mcu_dot_s8.c:" in err

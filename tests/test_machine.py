@@ -270,3 +270,49 @@ def test_timeout_without_counting(board, faults_elf):
     m = Machine(board, faults_elf, counting=False)
     with pytest.raises(TimeLimitExceeded):
         m.call("spin", timeout=0.3)
+
+
+@pytest.fixture
+def checked(board, basic_elf):
+    return Machine(board, basic_elf, check_reads=True)
+
+
+def test_checked_reads_stop_at_the_first_read_past_a_buffer(checked):
+    a = checked.place(np.arange(8, dtype=np.int8), name="a")
+    c = checked.place(np.ones(9, dtype=np.int8), name="c")
+    assert checked.call("mcu_dot_s8", a, c, 8).value == 28
+    for _ in range(2):   # the guard stays armed after a violation
+        with pytest.raises(GuardViolation) as info:
+            checked.call("mcu_dot_s8", c, a, 9)
+        err = info.value
+        assert err.fault == "out-of-bounds read" and err.buffer == "a" and err.address == a + 8
+        assert err.function.startswith("mcu_dot_s8") and err.line.startswith("mcu_dot_s8.c:")
+        assert checked.image.function_at(err.pc).name == "mcu_dot_s8"
+    assert checked.call("mcu_dot_s8", c, c, 9).value == 9
+
+
+def test_checked_mode_reports_writes_with_pc_and_is_free_after_free_all(board, faults_elf):
+    m = Machine(board, faults_elf, check_reads=True)
+    for _ in range(2):
+        dst = m.alloc(16, name="dst")
+        with pytest.raises(GuardViolation) as info:
+            m.call("fill_words", dst, 5, 7)
+        err = info.value
+        assert err.fault == "out-of-bounds write" and err.buffer == "dst"
+        assert err.address == dst + 16 and err.function.startswith("fill_words")
+        assert err.line.startswith("faults.c:")
+        m.call("fill_words", dst, 4, 7)
+        assert m.read(dst, 4, np.uint32).tolist() == [7] * 4
+        m.free_all()
+
+
+def test_red_zone_write_is_reported_once_and_the_zone_restored(basic):
+    y = basic.place(np.ones(3, dtype=np.float32), name="y")
+    with pytest.raises(GuardViolation) as info:
+        basic.call("mcu_scale_f32", y, 4, 2.0, 1.0)
+    err = info.value
+    assert err.call == "mcu_scale_f32" and err.address == y + 12   # the first stray store
+    assert err.function.startswith("mcu_scale_f32") and err.line.startswith("mcu_scale_f32.c:")
+    assert basic.image.function_at(err.pc).name == "mcu_scale_f32"
+    basic.call("mcu_scale_f32", y, 3, 2.0, 1.0)       # no stale violation
+    assert basic.read(y, 3, np.float32).tolist() == [7.0, 7.0, 7.0]

@@ -68,7 +68,7 @@ def comparison(per_board: dict[str, dict[str, Any]], metrics: Sequence[str]) -> 
 
 
 def add_call(parser: argparse.ArgumentParser) -> None:
-    """Add ``--call SYMBOL ARGS...``, ``--region`` and ``--budget``."""
+    """Add ``--call SYMBOL ARGS...``, ``--region``, ``--budget`` and ``--check-reads``."""
     parser.add_argument("--call", nargs="+", metavar=("SYMBOL", "ARG"),
                         help="call SYMBOL instead of running from the reset vector; " + CALL_ARGS_HELP)
     parser.add_argument("--region", default="ram", metavar="REGION",
@@ -77,6 +77,10 @@ def add_call(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, default=None, metavar="N",
                         help="instruction budget; the run stops with an error past it "
                              "(default: 2e9)")
+    parser.add_argument("--check-reads", action="store_true",
+                        help="checked mode: stop at the first read or write past a buffer "
+                             "argument and name PC, function and source line (buffers sit "
+                             "against inaccessible pages; no cost per instruction)")
 
 
 def _array(dtype: str, spec: str, token: str) -> np.ndarray:

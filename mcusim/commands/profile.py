@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mcusim.commands._common import (add_board, add_call, board_columns, comparison,
-                                     format_table, parse_call_args, print_json)
+                                     format_table, print_json)
 
 __all__ = ["register", "run"]
 
@@ -72,15 +72,10 @@ COMPARED = ("core", "clock_hz", "cycles", "instructions", "cpi", "latency_us", "
 def _profile(board_spec: str, args: argparse.Namespace) -> Any:
     """Build (if sources were given), run and profile on one board."""
     from mcusim.boards import get_board
-    from mcusim.machine import Machine
+    from mcusim.commands.run import execute
 
     board = get_board(board_spec)
-    machine = Machine(board, _elf_path(args.elf, board))
-    if args.call:
-        call_args, _ = parse_call_args(machine, args.call[1:], args.region)
-        result = machine.call(args.call[0], *call_args, budget=args.budget)
-    else:
-        result = machine.run(budget=args.budget)
+    machine, result, _ = execute(args, board, elf=_elf_path(args.elf, board))
     return machine.profile(result)
 
 

@@ -33,11 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def execute(args: argparse.Namespace, board: str, *, counting: bool = True):
-    """Build the machine for ``board``, run or call; return (machine, result, buffers)."""
+def execute(args: argparse.Namespace, board: Any, *, elf: Any = None, counting: bool = True):
+    """Build the machine for ``board``, run or call; return (machine, result, buffers).
+
+    Shared by ``run`` and ``profile``; ``elf`` defaults to ``args.elf``.
+    """
     from mcusim.machine import Machine
 
-    machine = Machine(board, args.elf, counting=counting)
+    machine = Machine(board, args.elf if elf is None else elf, counting=counting,
+                      check_reads=getattr(args, "check_reads", False))
     buffers: list = []
     if args.call:
         symbol, *tokens = args.call

@@ -52,6 +52,14 @@ uint64_t mul64(uint32_t a, uint32_t b)
     return (uint64_t)a * b;
 }
 
+/* stores only (no load of dst): an out-of-bounds n shows a write past the buffer */
+void fill_words(uint32_t *dst, int32_t n, uint32_t value)
+{
+    for (int32_t i = 0; i < n; i++) {
+        dst[i] = value;
+    }
+}
+
 int main(void)
 {
     sink = 7;
