@@ -33,7 +33,7 @@ from mcusim.errors import ModelError
 from mcusim.model.plan._base import DEFAULT_ALIGNMENT, MemoryPlanner, align_up
 from mcusim.model.plan.dataflow import Dataflow, check_order, lifetimes
 from mcusim.model.plan.greedy import GreedyPlanner
-from mcusim.model.plan.inplace import inplace_options
+from mcusim.model.plan.inplace import overlap_saving, inplace_options
 from mcusim.model.plan.linear import LinearPlanner
 from mcusim.model.plan.order import DEFAULT_MAX_STATES, min_peak_order
 from mcusim.model.plan.result import Plan, PlannedBuffer, ScratchSlot, TensorSlot
@@ -119,7 +119,7 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
     elif strategy == "inplace":
         plan = run(identity, True, GreedyPlanner, "inplace+greedy")
     else:
-        plan = _best(graph, flow, sizes, run, max_states)
+        plan = _best(graph, flow, sizes, run, max_states, alignment)
     if limit is not None and plan.arena_bytes > limit:
         raise ModelError("the activation arena does not fit the limit",
                          model=graph.source or graph.name, planner=strategy,
@@ -129,19 +129,21 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
 
 
 def _best(graph: Any, flow: Dataflow, sizes: dict[int, int],
-          run: Callable[..., Plan], max_states: int) -> Plan:
+          run: Callable[..., Plan], max_states: int, alignment: int) -> Plan:
     n = flow.num_ops
     identity = tuple(range(n))
-    opts = [o for o in inplace_options(graph) if o.applicable]
+    opts = [o for o in inplace_options(graph, alignment=alignment) if o.applicable]
     static = {}
     for o in opts:  # reshape outputs always share their input's buffer
         if o.kind == "reshape":
             static[graph.operators[o.op].outputs[0]] = o.tensor
     groups = _resolve(static)
-    credits: dict[int, list[int]] = {}
+    credits: dict[int, list[tuple[int, int]]] = {}
     for o in opts:
         if o.kind != "reshape":
-            credits.setdefault(o.op, []).append(o.tensor)
+            y = graph.operators[o.op].outputs[0]
+            saved = overlap_saving(sizes[o.tensor], sizes[y], o.shift)
+            credits.setdefault(o.op, []).append((o.tensor, saved))
     searched = min_peak_order(flow, groups=groups, sizes=sizes, credits=credits,
                               max_states=max_states)
     plain = min_peak_order(flow, sizes=sizes, max_states=max_states)
@@ -185,23 +187,23 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
     With ``inplace``, each applicable option of :func:`.inplace_options` is taken in
     execution order when the input (and every tensor already sharing its bytes) is dead
     after the operator and is no graph output: the output becomes a buffer *tied* to the
-    input's offset (reshape outputs always are).
+    input's offset plus the option's shift (reshape outputs always are, at shift 0).
     """
     check_order(flow, order)
     spans = lifetimes(flow, order)
     step = {op: s for s, op in enumerate(order)}
-    alias: dict[int, int] = {}  # output tensor -> the input whose bytes it takes
+    alias: dict[int, tuple[int, int]] = {}  # output -> (input it overlaps, offset shift)
     in_place: list[int] = []
 
     def root(t: int) -> int:
         while t in alias:
-            t = alias[t]
+            t = alias[t][0]
         return t
 
     if inplace:
         outs = set(flow.graph_outputs)
         opts_by_op: dict[int, list[Any]] = {}
-        for o in inplace_options(graph):
+        for o in inplace_options(graph, alignment=alignment):
             if o.applicable:
                 opts_by_op.setdefault(o.op, []).append(o)
         for op in order:
@@ -212,17 +214,15 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
                     members = [t for t in spans if root(t) == r]
                     if any(spans[m][1] > step[op] or m in outs for m in members):
                         continue
-                    if flow.sizes[y] > flow.sizes[o.tensor]:
-                        continue
-                alias[y] = o.tensor
+                alias[y] = (o.tensor, o.shift)
                 in_place.append(op)
                 break
 
     p = planner(alignment=alignment)
     tbuf = {t: p.add_buffer(flow.sizes[t], *spans[t]) for t in sorted(spans)}
     labels = [graph.tensors[t].name for t in sorted(spans)]
-    for y, x in alias.items():
-        p.tie(tbuf[y], tbuf[x])
+    for y, (x, shift) in alias.items():
+        p.tie(tbuf[y], tbuf[x], shift)
     sbuf: dict[int, int] = {}
     for op in range(flow.num_ops):
         if flow.scratch[op]:
@@ -231,7 +231,8 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
     offs = p.offsets()
     tensors = tuple(
         TensorSlot(t, graph.tensors[t].name, offs[tbuf[t]], flow.sizes[t], spans[t][0],
-                   spans[t][1], tbuf[t], alias.get(t)) for t in sorted(spans))
+                   spans[t][1], tbuf[t], alias[t][0] if t in alias else None)
+        for t in sorted(spans))
     scratch = tuple(
         ScratchSlot(op, graph.operators[op].name, offs[sbuf[op]] if op in sbuf else 0,
                     flow.scratch[op], step[op], sbuf.get(op, -1))
@@ -248,12 +249,20 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
 
 
 def _live_bytes(p: MemoryPlanner, steps: int) -> tuple[int, ...]:
-    """Per step: for each tie group, the largest of its buffers live then (tied buffers
-    share bytes), summed."""
-    groups = p.tie_groups()
-    bufs = p.buffers
-    return tuple(sum(max((bufs[i].size for i in g if bufs[i].first_use <= s <= bufs[i].last_use),
-                         default=0) for g in groups) for s in range(steps))
+    """Per step: the bytes covered by the buffers live then (tied buffers that overlap
+    count their shared bytes once)."""
+    bufs, offs = p.buffers, p.offsets()
+    out = []
+    for s in range(steps):
+        spans = sorted((offs[i], offs[i] + b.size) for i, b in enumerate(bufs)
+                       if b.size and b.first_use <= s <= b.last_use)
+        total, end = 0, 0
+        for lo, hi in spans:
+            if hi > end:
+                total += hi - max(lo, end)
+                end = hi
+        out.append(total)
+    return tuple(out)
 
 
 def plan_summary(graph: Any, board: Any | None = None, *,
