@@ -103,10 +103,10 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
     identity = tuple(range(n))
 
     def run(order: tuple[int, ...], inplace: bool, planner: type[MemoryPlanner], variant: str,
-            exact: bool = True) -> Plan:
+            exact: bool = True, allowed: frozenset[int] | None = None) -> Plan:
         return plan_in_order(graph, flow, order, inplace=inplace, planner=planner,
                              alignment=alignment, name=strategy, variant=variant, dsp=dsp,
-                             exact_order=exact)
+                             exact_order=exact, allowed=allowed)
 
     sizes = {t: align_up(flow.sizes[t], alignment) for t in flow.tensors()}
     if strategy == "linear":
@@ -148,12 +148,36 @@ def _best(graph: Any, flow: Dataflow, sizes: dict[int, int],
                               max_states=max_states)
     plain = min_peak_order(flow, sizes=sizes, max_states=max_states)
     candidates = [
-        run(searched.order, True, GreedyPlanner, "reorder+inplace+greedy", searched.exact),
-        run(identity, True, GreedyPlanner, "inplace+greedy"),
+        _selective(graph, opts, searched.order, run, "reorder+inplace+greedy", searched.exact),
+        _selective(graph, opts, identity, run, "inplace+greedy", True),
         run(plain.order, False, GreedyPlanner, "reorder+greedy", plain.exact),
         run(identity, False, GreedyPlanner, "greedy"),
     ]
     return min(candidates, key=lambda p: p.arena_bytes)
+
+
+def _selective(graph: Any, opts: list[Any], order: tuple[int, ...], run: Callable[..., Plan],
+               variant: str, exact: bool) -> Plan:
+    """In-place execution where it helps: overlapping placements chained over many operators
+    drift down the arena and can fragment it, so each option is kept only if the arena does
+    not grow (one pass in order from all options off, one pass dropping those that do not
+    help), and the result compared with all options on."""
+    def plan(allowed: frozenset[int]) -> Plan:
+        return run(order, True, GreedyPlanner, variant, exact, allowed)
+
+    ops = sorted({o.op for o in opts if o.kind != "reshape"}, key=order.index)
+    every = plan(frozenset(ops))
+    best = plan(frozenset())
+    chosen: set[int] = set()
+    for op in ops:
+        trial = plan(frozenset(chosen | {op}))
+        if trial.arena_bytes <= best.arena_bytes:
+            best, chosen = trial, chosen | {op}
+    for op in sorted(chosen, key=order.index):
+        trial = plan(frozenset(chosen - {op}))
+        if trial.arena_bytes < best.arena_bytes:
+            best, chosen = trial, chosen - {op}
+    return every if every.arena_bytes <= best.arena_bytes else best
 
 
 def _resolve(alias: dict[int, int]) -> dict[int, int]:
@@ -181,8 +205,10 @@ def _dataflow(graph: Any, scratch: Mapping[int, int] | bool | None, dsp: bool) -
 def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace: bool,
                   planner: type[MemoryPlanner] = GreedyPlanner,
                   alignment: int = DEFAULT_ALIGNMENT, name: str = "", variant: str = "",
-                  dsp: bool = True, exact_order: bool = True) -> Plan:
-    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases.
+                  dsp: bool = True, exact_order: bool = True,
+                  allowed: frozenset[int] | None = None) -> Plan:
+    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases
+    (``allowed``: only these operators besides reshapes may run in place; ``None``: all).
 
     With ``inplace``, each applicable option of :func:`.inplace_options` is taken in
     execution order when the input (and every tensor already sharing its bytes) is dead
@@ -209,6 +235,8 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
         for op in order:
             y = graph.operators[op].outputs[0]
             for o in opts_by_op.get(op, []):
+                if o.kind != "reshape" and allowed is not None and op not in allowed:
+                    continue
                 r = root(o.tensor)
                 if o.kind != "reshape":
                     members = [t for t in spans if root(t) == r]
