@@ -680,9 +680,11 @@ def test_real_models_best_is_not_above_tflm(name: str) -> None:
     assert plan_graph(graph, "greedy", scratch=False).arena_bytes == head
     for s in STRATEGIES[1:]:
         assert plan_graph(graph, s, scratch=False).check_overlaps().arena_bytes <= head
-    # With the s8 kernels' scratch, the best plan reaches the live-bytes lower bound; it is
-    # above TFLM's head only by im2col scratch at a step where three full tensors are live.
+    # With the s8 kernels' scratch, TFLM's greedy needs more than the head (im2col scratch
+    # where three full tensors are live, ResNet) or the same (KWS); in-place and
+    # overlapping outputs bring the best plan below the head.
+    greedy = plan_graph(graph, "greedy").check_overlaps()
     best = plan_graph(graph, "best").check_overlaps()
-    greedy = plan_graph(graph, "greedy")
-    assert best.arena_bytes == best.peak_live_bytes <= greedy.arena_bytes
-    assert best.arena_bytes <= head + max(s.nbytes for s in best.scratch)
+    assert head <= greedy.arena_bytes <= head + max(s.nbytes for s in greedy.scratch)
+    assert best.peak_live_bytes <= best.arena_bytes < head
+    assert best.in_place

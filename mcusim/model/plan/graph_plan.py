@@ -17,8 +17,10 @@ Strategies (:data:`STRATEGIES`):
     The operator order with the smallest peak of live bytes (:mod:`.order`, μNAS), then
     greedy.
 ``inplace``
-    The graph's order, outputs written over dying inputs where the kernel allows it
-    (:mod:`.inplace`, TinyEngine), then greedy.
+    The graph's order, outputs written over (or overlapping from below) dying inputs where
+    the kernel allows it (:mod:`.inplace`, TinyEngine), then greedy. Overlaps chained over
+    many operators drift down the arena, so each option is kept only where the arena does
+    not grow (and all of them when that is smaller).
 ``best``
     Reorder (with in-place credits) + in-place + greedy; the smallest arena among that and
     the plans above (graph order or searched order, with or without in-place), so it is
@@ -117,7 +119,8 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
         res = min_peak_order(flow, sizes=sizes, max_states=max_states)
         plan = run(res.order, False, GreedyPlanner, "reorder+greedy", res.exact)
     elif strategy == "inplace":
-        plan = run(identity, True, GreedyPlanner, "inplace+greedy")
+        opts = [o for o in inplace_options(graph, alignment=alignment) if o.applicable]
+        plan = _selective(opts, identity, run, "inplace+greedy", True)
     else:
         plan = _best(graph, flow, sizes, run, max_states, alignment)
     if limit is not None and plan.arena_bytes > limit:
@@ -148,15 +151,15 @@ def _best(graph: Any, flow: Dataflow, sizes: dict[int, int],
                               max_states=max_states)
     plain = min_peak_order(flow, sizes=sizes, max_states=max_states)
     candidates = [
-        _selective(graph, opts, searched.order, run, "reorder+inplace+greedy", searched.exact),
-        _selective(graph, opts, identity, run, "inplace+greedy", True),
+        _selective(opts, searched.order, run, "reorder+inplace+greedy", searched.exact),
+        _selective(opts, identity, run, "inplace+greedy", True),
         run(plain.order, False, GreedyPlanner, "reorder+greedy", plain.exact),
         run(identity, False, GreedyPlanner, "greedy"),
     ]
     return min(candidates, key=lambda p: p.arena_bytes)
 
 
-def _selective(graph: Any, opts: list[Any], order: tuple[int, ...], run: Callable[..., Plan],
+def _selective(opts: list[Any], order: tuple[int, ...], run: Callable[..., Plan],
                variant: str, exact: bool) -> Plan:
     """In-place execution where it helps: overlapping placements chained over many operators
     drift down the arena and can fragment it, so each option is kept only if the arena does
