@@ -346,6 +346,24 @@ def test_inplace_takes_only_dying_inputs() -> None:
     assert plan_graph(graph, "greedy", alignment=1).arena_bytes == 320
 
 
+def test_overlapping_outputs_hand_computed() -> None:
+    """x (6x6x8, 288 B) -> SAME 3x3 depthwise -> y -> 1x1 conv 8 -> 8 -> z: y may start 64 B
+    below x (the window of pixel k starts at pixel k - 7), z 16 B below y (a pixel pair is
+    read while its outputs are written)."""
+    g = _G()
+    x = g.act((1, 6, 6, 8))
+    y = g.dwconv(x)
+    z = g.conv(y, 8)
+    graph = g.graph((x,), (z,))
+    plan = plan_graph(graph, "inplace").check_overlaps()
+    assert plan.in_place == (0, 1)
+    assert [plan.offset(t) for t in (x, y, z)] == [80, 16, 0]
+    assert plan.arena_bytes == 368
+    assert plan.live_bytes == (352, 304)
+    assert plan_graph(graph, "greedy").arena_bytes == 576
+    assert plan_graph(graph, "best").arena_bytes == 368
+
+
 # ---- the in-place rule against the kernels: output pointer == input pointer, emulated
 @pytest.fixture(scope="module")
 def machines() -> dict:

@@ -19,7 +19,7 @@ class TensorSlot:
     ``offset`` and ``nbytes`` are in bytes from the start of the arena; the tensor is live
     from step ``first_step`` to ``last_step`` (positions in :attr:`Plan.order`). ``buffer``
     is the index into :attr:`Plan.buffers`. ``alias_of`` is the input tensor whose bytes
-    this output took (in-place execution or a reshape), else ``None``.
+    this output shares (in-place execution or a reshape), else ``None``.
     """
 
     tensor: int
@@ -92,8 +92,9 @@ class Plan:
     live_bytes
         Bytes of the buffers live at each step (aligned): the lower bound of any placement.
     in_place
-        Operators whose output took an input's bytes (its offset is the input's): the runner
-        passes the same pointer for both; a reshape in it needs no copy at all.
+        Operators whose output shares bytes with an input (at its offset, or starting below
+        it and overlapping it): the runner just passes the planned pointers; a reshape in
+        it has its input's offset and needs no copy.
     exact_order
         ``False`` when the order search ran out of budget and used its heuristic.
     dsp
