@@ -156,7 +156,7 @@ def test_tied_buffers_share_an_offset() -> None:
 class _AllAtZero(MemoryPlanner):
     name = "broken"
 
-    def _place(self, buffers, groups):  # type: ignore[no-untyped-def]
+    def _place(self, buffers, groups, deltas):  # type: ignore[no-untyped-def]
         return [0] * len(buffers)
 
 
@@ -315,13 +315,16 @@ def test_inplace_options_name_what_is_missing() -> None:
     by_op = {}
     for o in inplace_options(graph):
         by_op.setdefault(o.op, []).append(o)
-    assert [o.applicable for o in by_op[0]] == [False]
+    # SAME 3x3 stride 1 on 6x6x8: interior pixel k reads from pixel k - 7 and writes up to
+    # pixel k + 1: the output starts (W + 2) * C = 64 B below the input.
+    assert [(o.applicable, o.shift, o.saved) for o in by_op[0]] == [(True, -64, 224)]
     assert "channel-by-channel" in by_op[0][0].reason
-    assert [o.applicable for o in by_op[1]] == [True]
-    assert [o.applicable for o in by_op[2]] == [True]
-    assert [o.applicable for o in by_op[3]] == [True]   # reshape
-    assert [o.applicable for o in by_op[4]] == [True]   # softmax
-    assert 5 not in by_op                               # conv
+    assert [(o.applicable, o.shift) for o in by_op[1]] == [(True, 0)]   # VALID
+    assert [(o.applicable, o.shift) for o in by_op[2]] == [(True, 0)]   # global pool
+    assert [(o.applicable, o.shift) for o in by_op[3]] == [(True, 0)]   # reshape
+    assert [(o.applicable, o.shift) for o in by_op[4]] == [(True, 0)]   # softmax
+    # 1x1 8 -> 8: a pair of pixels is read while its 16 output bytes are written
+    assert [(o.tensor, o.applicable, o.shift) for o in by_op[5]] == [(x, True, -16)]
     assert [(o.tensor, o.applicable) for o in by_op[6]] == [(c, True), (d_same, True)]
 
 
@@ -343,6 +346,24 @@ def test_inplace_takes_only_dying_inputs() -> None:
     assert plan_graph(graph, "greedy", alignment=1).arena_bytes == 320
 
 
+def test_overlapping_outputs_hand_computed() -> None:
+    """x (6x6x8, 288 B) -> SAME 3x3 depthwise -> y -> 1x1 conv 8 -> 8 -> z: y may start 64 B
+    below x (the window of pixel k starts at pixel k - 7), z 16 B below y (a pixel pair is
+    read while its outputs are written)."""
+    g = _G()
+    x = g.act((1, 6, 6, 8))
+    y = g.dwconv(x)
+    z = g.conv(y, 8)
+    graph = g.graph((x,), (z,))
+    plan = plan_graph(graph, "inplace").check_overlaps()
+    assert plan.in_place == (0, 1)
+    assert [plan.offset(t) for t in (x, y, z)] == [80, 16, 0]
+    assert plan.arena_bytes == 368
+    assert plan.live_bytes == (352, 304)
+    assert plan_graph(graph, "greedy").arena_bytes == 576
+    assert plan_graph(graph, "best").arena_bytes == 368
+
+
 # ---- the in-place rule against the kernels: output pointer == input pointer, emulated
 @pytest.fixture(scope="module")
 def machines() -> dict:
@@ -353,72 +374,113 @@ def machines() -> dict:
     return {b: Machine(get_board(b), build_family(get_board(b), "s8")) for b in BOARDS}
 
 
-def _in_place_call(m, kind: str, x: np.ndarray, pp) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from mcusim.kernels.s8 import place_struct
+def _run_overlapped(m, kind: str, x: np.ndarray, args, shift: int  # type: ignore[no-untyped-def]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Run one s8 kernel with its output at ``input + shift`` inside one RAM block (``shift``
+    0: exactly in place); return (output, reference)."""
+    from mcusim.kernels.s8 import (avg_pool_s8_ref, conv_s8_ref, depthwise_conv_s8_ref,
+                                   max_pool_s8_ref, place_struct)
 
     m.free_all()
     h, w, c = x.shape
-    xa = int(m.place(np.ascontiguousarray(x, dtype=np.int8), "ram", name="inout"))
-    in_dims = place_struct(m, [1, h, w, c])
     if kind in ("maxpool", "avgpool"):
-        oh = (h + 2 * pp.pad - pp.filter) // pp.stride + 1
-        ow = (w + 2 * pp.pad - pp.filter) // pp.stride + 1
-        o_dims = place_struct(m, [1, oh, ow, c])
-        pa = place_struct(m, pp.struct())
+        pp = args
+        oh, ow = pp.out_hw(h, w)
+        co = c
+        want = (max_pool_s8_ref if kind == "maxpool" else avg_pool_s8_ref)(x, pp)
+    else:
+        wt, bias, cp = args
+        kh, kw = (wt.shape[1], wt.shape[2]) if kind == "conv" else (wt.shape[0], wt.shape[1])
+        oh, ow = cp.out_hw(h, w, kh, kw)
+        co = wt.shape[0] if kind == "conv" else c
+        want = (conv_s8_ref if kind == "conv" else depthwise_conv_s8_ref)(x, wt, bias, cp)
+    n_in, n_out = x.size, oh * ow * co
+    lo = min(0, shift)
+    block = int(m.alloc(max(n_in, shift + n_out) - lo, "ram", align=16))
+    xa = block - lo
+    ya = xa + shift
+    m.write(xa, np.ascontiguousarray(x, dtype=np.int8))
+    in_dims, o_dims = place_struct(m, [1, h, w, c]), place_struct(m, [1, oh, ow, co])
+    if kind in ("maxpool", "avgpool"):
+        pa = place_struct(m, args.struct())
         if kind == "maxpool":
-            r = m.call("mnn_max_pool_s8", pa, in_dims, xa, o_dims, xa)
+            r = m.call("mnn_max_pool_s8", pa, in_dims, xa, o_dims, ya)
         else:
             need = m.call("mnn_avg_pool_s8_get_buffer_size", o_dims).return_value
             buf = int(m.alloc(need, "ram")) if need else 0
             r = m.call("mnn_avg_pool_s8", place_struct(m, [buf, need]), pa, in_dims, xa,
-                       o_dims, xa)
-        assert r.return_value == 0
-        return m.read(xa, oh * ow * c, np.int8).reshape(oh, ow, c)
-    wt, bias, cp = pp
-    k = wt.shape[0]
-    oh = (h + 2 * cp.pad - k) // cp.stride + 1
-    ow = (w + 2 * cp.pad - k) // cp.stride + 1
-    wa = int(m.place(np.ascontiguousarray(wt), "flash"))
-    ba = int(m.place(np.ascontiguousarray(bias), "flash"))
-    qa = place_struct(m, [int(m.place(cp.multipliers, "flash")), int(m.place(cp.shifts, "flash"))])
-    r = m.call("mnn_depthwise_conv_wrapper_s8", place_struct(m, [0, 0]),
-               place_struct(m, cp.conv_struct()), qa, in_dims, xa,
-               place_struct(m, [1, k, k, c]), wa, ba, place_struct(m, [1, oh, ow, c]), xa)
+                       o_dims, ya)
+    else:
+        f_dims = place_struct(m, [co, kh, kw, c] if kind == "conv" else [1, kh, kw, c])
+        params = place_struct(m, cp.conv_struct())
+        wa = int(m.place(np.ascontiguousarray(wt, dtype=np.int8), "flash"))
+        ba = int(m.place(np.ascontiguousarray(bias, dtype=np.int32), "flash"))
+        qa = place_struct(m, [int(m.place(cp.multipliers, "flash")),
+                              int(m.place(cp.shifts, "flash"))])
+        ctx = place_struct(m, [0, 0])
+        symbol = "mnn_depthwise_conv_wrapper_s8"
+        if kind == "conv":
+            symbol = "mnn_convolve_wrapper_s8"
+            need = m.call("mnn_convolve_wrapper_s8_get_buffer_size", params, in_dims,
+                          f_dims).return_value
+            if need:
+                ctx = place_struct(m, [int(m.alloc(need, "ram")), need])
+        r = m.call(symbol, ctx, params, qa, in_dims, xa, f_dims, wa, ba, o_dims, ya)
     assert r.return_value == 0
-    return m.read(xa, oh * ow * c, np.int8).reshape(oh, ow, c)
+    return m.read(ya, n_out, np.int8).reshape(oh, ow, co), want
 
 
-# (kind, H, W, C, K, stride, pad)
-INPLACE_CASES = [
-    ("maxpool", 8, 8, 6, 2, 2, 0), ("maxpool", 7, 5, 8, 3, 1, 0), ("avgpool", 5, 7, 12, 5, 5, 0),
-    ("avgpool", 6, 6, 5, 2, 2, 0), ("dwconv", 7, 6, 8, 3, 1, 0), ("dwconv", 8, 8, 5, 3, 2, 0),
-    ("dwconv", 8, 8, 5, 3, 2, 1), ("maxpool", 9, 9, 4, 3, 2, 1),   # SAME, stride 2: safe
-    ("maxpool", 6, 6, 4, 3, 1, 1), ("dwconv", 6, 5, 8, 3, 1, 1),   # SAME, stride 1: unsafe
+def _kernel_case(case: tuple):  # type: ignore[no-untyped-def]
+    """(kind, x, kernel args, shift from the planner's rule, unaligned)."""
+    from mcusim.kernels.layers import Layer
+    from mcusim.kernels.s8 import PoolParams, make_problem
+    from mcusim.model.plan.inplace import conv_shift, window_shift
+
+    kind, h, w, c, co, k, stride, pad = case
+    rng = np.random.default_rng(sum(case[1:]))
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    if kind == "conv":
+        x, wt, bias, cp = make_problem(Layer("ip", "conv", h, w, c, co, k, k, stride, pad), rng)
+        shift = conv_shift((1, h, w, c), (1, oh, ow, co), (k, k), (stride, stride), (pad,) * 4)
+        return kind, x, (wt, bias, cp), shift
+    shift = window_shift((h, w), (oh, ow), (stride, stride), (pad, pad), c)
+    if kind == "dwconv":
+        x, wt, bias, cp = make_problem(Layer("ip", "dwconv", h, w, c, c, k, k, stride, pad), rng)
+        return kind, x, (wt, bias, cp), shift
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    return kind, x, PoolParams(k, stride, pad), shift
+
+
+# (kind, H, W, C, C_OUT, K, stride, pad): every kernel path, exact and overlapping placements
+KERNEL_CASES = [
+    ("maxpool", 8, 8, 6, 6, 2, 2, 0), ("maxpool", 7, 5, 8, 8, 3, 1, 0),     # exact
+    ("avgpool", 5, 7, 12, 12, 5, 5, 0), ("maxpool", 9, 9, 4, 4, 3, 2, 1),   # exact
+    ("dwconv", 7, 6, 8, 8, 3, 1, 0), ("dwconv", 8, 8, 5, 5, 3, 2, 1),       # exact
+    ("maxpool", 6, 6, 4, 4, 3, 1, 1), ("avgpool", 6, 7, 5, 5, 3, 1, 1),     # overlapping
+    ("dwconv", 6, 5, 8, 8, 3, 1, 1), ("dwconv", 7, 7, 6, 6, 5, 1, 2),       # 3x3 / generic
+    ("conv", 6, 6, 8, 8, 3, 1, 1), ("conv", 7, 5, 4, 12, 3, 1, 1),          # im2col
+    ("conv", 6, 6, 12, 5, 3, 2, 1), ("conv", 5, 5, 3, 16, 3, 1, 1),
+    ("conv", 5, 5, 8, 8, 1, 1, 0), ("conv", 5, 3, 6, 14, 1, 1, 0),          # 1x1
+    ("conv", 6, 6, 16, 6, 1, 1, 0), ("conv", 7, 7, 8, 8, 1, 2, 0),          # 1x1 strided
 ]
 
 
 @pytest.mark.parametrize("board_name", BOARDS)
-@pytest.mark.parametrize("case", INPLACE_CASES, ids=lambda c: "-".join(map(str, c)))
-def test_kernels_in_place_agree_with_the_rule(machines: dict, board_name: str,
-                                              case: tuple) -> None:
-    from mcusim.kernels.layers import Layer
-    from mcusim.kernels.s8 import (PoolParams, avg_pool_s8_ref, depthwise_conv_s8_ref,
-                                   make_problem, max_pool_s8_ref)
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_kernels_with_output_over_input(machines: dict, board_name: str, case: tuple) -> None:
+    kind, x, args, shift = _kernel_case(case)
+    got, want = _run_overlapped(machines[board_name], kind, x, args, shift)
+    assert (got == want).all()
 
-    kind, h, w, c, k, stride, pad = case
-    rng = np.random.default_rng(sum(case[1:]))
-    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    safe = window_in_place_safe((h, w), (oh, ow), (stride, stride), (pad, pad))
-    if kind == "dwconv":
-        x, wt, bias, cp = make_problem(Layer("ip", "dwconv", h, w, c, c, k, k, stride, pad), rng)
-        want = depthwise_conv_s8_ref(x, wt, bias, cp)
-        got = _in_place_call(machines[board_name], kind, x, (wt, bias, cp))
-    else:
-        x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
-        pp = PoolParams(k, stride, pad)
-        want = (max_pool_s8_ref if kind == "maxpool" else avg_pool_s8_ref)(x, pp)
-        got = _in_place_call(machines[board_name], kind, x, pp)
-    assert bool((got == want).all()) is safe
+
+@pytest.mark.parametrize("case", [KERNEL_CASES[i] for i in (6, 8, 10, 14)],
+                         ids=lambda c: "-".join(map(str, c)))
+def test_more_overlap_than_the_rule_breaks_the_kernels(machines: dict, case: tuple) -> None:
+    """The bound is tight: two output pixels more overlap than the rule allows give a
+    wrong output (so the test above can fail)."""
+    kind, x, args, shift = _kernel_case(case)
+    got, want = _run_overlapped(machines[BOARDS[0]], kind, x, args, shift + 2 * case[4])
+    assert not (got == want).all()
 
 
 def test_add_in_place_under_emulation(machines: dict) -> None:
@@ -636,9 +698,11 @@ def test_real_models_best_is_not_above_tflm(name: str) -> None:
     assert plan_graph(graph, "greedy", scratch=False).arena_bytes == head
     for s in STRATEGIES[1:]:
         assert plan_graph(graph, s, scratch=False).check_overlaps().arena_bytes <= head
-    # With the s8 kernels' scratch, the best plan reaches the live-bytes lower bound; it is
-    # above TFLM's head only by im2col scratch at a step where three full tensors are live.
+    # With the s8 kernels' scratch, TFLM's greedy needs more than the head (im2col scratch
+    # where three full tensors are live, ResNet) or the same (KWS); in-place and
+    # overlapping outputs bring the best plan below the head.
+    greedy = plan_graph(graph, "greedy").check_overlaps()
     best = plan_graph(graph, "best").check_overlaps()
-    greedy = plan_graph(graph, "greedy")
-    assert best.arena_bytes == best.peak_live_bytes <= greedy.arena_bytes
-    assert best.arena_bytes <= head + max(s.nbytes for s in best.scratch)
+    assert head <= greedy.arena_bytes <= head + max(s.nbytes for s in greedy.scratch)
+    assert best.peak_live_bytes <= best.arena_bytes < head
+    assert best.in_place

@@ -60,6 +60,7 @@ class MemoryPlanner(ABC):
         self.alignment = alignment
         self._buffers: list[Buffer] = []
         self._root: list[int] = []  # tie root of each buffer (itself unless tied)
+        self._delta: list[int] = []  # offset relative to the root's
         self._offsets: list[int] | None = None
 
     # ---------------------------------------------------------------- building
@@ -80,25 +81,41 @@ class MemoryPlanner(ABC):
         self._buffers.append(Buffer(align_up(int(size), self.alignment), int(first_use),
                                     int(last_use)))
         self._root.append(len(self._buffers) - 1)
+        self._delta.append(0)
         self._offsets = None
         return len(self._buffers) - 1
 
-    def tie(self, index: int, to: int) -> None:
-        """Give buffer ``index`` the same offset as buffer ``to`` (in-place execution: an
-        output written over an input). Tied buffers may be live at the same time; the
-        planner keeps every other buffer off the bytes each of them covers while it lives.
+    def tie(self, index: int, to: int, delta: int = 0) -> None:
+        """Place buffer ``index`` at ``offset(to) + delta`` (in-place execution: an output
+        written over an input, ``delta`` 0, or overlapping it from below, ``delta < 0``).
+
+        Tied buffers may share bytes while both are live (the caller vouches for it: the
+        kernel's access order allows it); the planner keeps every other buffer off the bytes
+        each of them covers while it lives. ``delta`` must be a multiple of the alignment.
 
         Raises
         ------
         ModelError
-            For an index out of range or a tie of a buffer to itself.
+            For an index out of range, a tie of a group to itself or an unaligned delta.
         """
         n = len(self._buffers)
         if not (0 <= index < n and 0 <= to < n) or self._root[index] == self._root[to]:
             raise ModelError(f"cannot tie buffer {index} to {to}", buffers=n)
+        if delta % self.alignment:
+            raise ModelError(f"tie offset {delta} is not a multiple of the alignment "
+                             f"{self.alignment}", buffers=f"{index} and {to}")
         old, new = self._root[index], self._root[to]
-        self._root = [new if r == old else r for r in self._root]
+        move = self._delta[to] + delta - self._delta[index]
+        for i, r in enumerate(self._root):
+            if r == old:
+                self._root[i] = new
+                self._delta[i] += move
         self._offsets = None
+
+    def tie_delta(self, index: int) -> int:
+        """Offset of buffer ``index`` relative to the first buffer of its tie group."""
+        first = next(i for i, r in enumerate(self._root) if r == self._root[index])
+        return self._delta[index] - self._delta[first]
 
     def tie_groups(self) -> list[list[int]]:
         """Buffers that share one offset, each group in ``add_buffer`` order, groups by
@@ -120,7 +137,12 @@ class MemoryPlanner(ABC):
     def offsets(self) -> list[int]:
         """Offsets of all buffers, in ``add_buffer`` order."""
         if self._offsets is None:
-            self._offsets = list(self._place(self._buffers, self.tie_groups()))
+            groups = self.tie_groups()
+            deltas = [0] * len(self._buffers)
+            for g in groups:
+                for i in g:
+                    deltas[i] = self._delta[i] - self._delta[g[0]]
+            self._offsets = list(self._place(self._buffers, groups, deltas))
         return list(self._offsets)
 
     def offset(self, index: int) -> int:
@@ -149,9 +171,10 @@ class MemoryPlanner(ABC):
         return ascii_timeline(self._buffers, self.offsets(), width=width, shared=self._root)
 
     @abstractmethod
-    def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
-        """Offsets of ``buffers`` (sizes already aligned); the buffers of each of ``groups``
-        must get one offset."""
+    def _place(self, buffers: list[Buffer], groups: list[list[int]],
+               deltas: list[int]) -> list[int]:
+        """Offsets of ``buffers`` (sizes already aligned); buffer ``i`` of a group must be at
+        the group's base plus ``deltas[i]`` (the group's first buffer has delta 0)."""
 
 
 def find_overlap(buffers: list[Buffer] | tuple[Buffer, ...],

@@ -17,8 +17,10 @@ Strategies (:data:`STRATEGIES`):
     The operator order with the smallest peak of live bytes (:mod:`.order`, μNAS), then
     greedy.
 ``inplace``
-    The graph's order, outputs written over dying inputs where the kernel allows it
-    (:mod:`.inplace`, TinyEngine), then greedy.
+    The graph's order, outputs written over (or overlapping from below) dying inputs where
+    the kernel allows it (:mod:`.inplace`, TinyEngine), then greedy. Overlaps chained over
+    many operators drift down the arena, so each option is kept only where the arena does
+    not grow (and all of them when that is smaller).
 ``best``
     Reorder (with in-place credits) + in-place + greedy; the smallest arena among that and
     the plans above (graph order or searched order, with or without in-place), so it is
@@ -33,7 +35,7 @@ from mcusim.errors import ModelError
 from mcusim.model.plan._base import DEFAULT_ALIGNMENT, MemoryPlanner, align_up
 from mcusim.model.plan.dataflow import Dataflow, check_order, lifetimes
 from mcusim.model.plan.greedy import GreedyPlanner
-from mcusim.model.plan.inplace import inplace_options
+from mcusim.model.plan.inplace import overlap_saving, inplace_options
 from mcusim.model.plan.linear import LinearPlanner
 from mcusim.model.plan.order import DEFAULT_MAX_STATES, min_peak_order
 from mcusim.model.plan.result import Plan, PlannedBuffer, ScratchSlot, TensorSlot
@@ -103,10 +105,10 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
     identity = tuple(range(n))
 
     def run(order: tuple[int, ...], inplace: bool, planner: type[MemoryPlanner], variant: str,
-            exact: bool = True) -> Plan:
+            exact: bool = True, allowed: frozenset[int] | None = None) -> Plan:
         return plan_in_order(graph, flow, order, inplace=inplace, planner=planner,
                              alignment=alignment, name=strategy, variant=variant, dsp=dsp,
-                             exact_order=exact)
+                             exact_order=exact, allowed=allowed)
 
     sizes = {t: align_up(flow.sizes[t], alignment) for t in flow.tensors()}
     if strategy == "linear":
@@ -117,9 +119,10 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
         res = min_peak_order(flow, sizes=sizes, max_states=max_states)
         plan = run(res.order, False, GreedyPlanner, "reorder+greedy", res.exact)
     elif strategy == "inplace":
-        plan = run(identity, True, GreedyPlanner, "inplace+greedy")
+        opts = [o for o in inplace_options(graph, alignment=alignment) if o.applicable]
+        plan = _selective(opts, identity, run, "inplace+greedy", True)
     else:
-        plan = _best(graph, flow, sizes, run, max_states)
+        plan = _best(graph, flow, sizes, run, max_states, alignment)
     if limit is not None and plan.arena_bytes > limit:
         raise ModelError("the activation arena does not fit the limit",
                          model=graph.source or graph.name, planner=strategy,
@@ -129,29 +132,55 @@ def plan_graph(graph: Any, strategy: str = "greedy", *, board: Any | None = None
 
 
 def _best(graph: Any, flow: Dataflow, sizes: dict[int, int],
-          run: Callable[..., Plan], max_states: int) -> Plan:
+          run: Callable[..., Plan], max_states: int, alignment: int) -> Plan:
     n = flow.num_ops
     identity = tuple(range(n))
-    opts = [o for o in inplace_options(graph) if o.applicable]
+    opts = [o for o in inplace_options(graph, alignment=alignment) if o.applicable]
     static = {}
     for o in opts:  # reshape outputs always share their input's buffer
         if o.kind == "reshape":
             static[graph.operators[o.op].outputs[0]] = o.tensor
     groups = _resolve(static)
-    credits: dict[int, list[int]] = {}
+    credits: dict[int, list[tuple[int, int]]] = {}
     for o in opts:
         if o.kind != "reshape":
-            credits.setdefault(o.op, []).append(o.tensor)
+            y = graph.operators[o.op].outputs[0]
+            saved = overlap_saving(sizes[o.tensor], sizes[y], o.shift)
+            credits.setdefault(o.op, []).append((o.tensor, saved))
     searched = min_peak_order(flow, groups=groups, sizes=sizes, credits=credits,
                               max_states=max_states)
     plain = min_peak_order(flow, sizes=sizes, max_states=max_states)
     candidates = [
-        run(searched.order, True, GreedyPlanner, "reorder+inplace+greedy", searched.exact),
-        run(identity, True, GreedyPlanner, "inplace+greedy"),
+        _selective(opts, searched.order, run, "reorder+inplace+greedy", searched.exact),
+        _selective(opts, identity, run, "inplace+greedy", True),
         run(plain.order, False, GreedyPlanner, "reorder+greedy", plain.exact),
         run(identity, False, GreedyPlanner, "greedy"),
     ]
     return min(candidates, key=lambda p: p.arena_bytes)
+
+
+def _selective(opts: list[Any], order: tuple[int, ...], run: Callable[..., Plan],
+               variant: str, exact: bool) -> Plan:
+    """In-place execution where it helps: overlapping placements chained over many operators
+    drift down the arena and can fragment it, so each option is kept only if the arena does
+    not grow (one pass in order from all options off, one pass dropping those that do not
+    help), and the result compared with all options on."""
+    def plan(allowed: frozenset[int]) -> Plan:
+        return run(order, True, GreedyPlanner, variant, exact, allowed)
+
+    ops = sorted({o.op for o in opts if o.kind != "reshape"}, key=order.index)
+    every = plan(frozenset(ops))
+    best = plan(frozenset())
+    chosen: set[int] = set()
+    for op in ops:
+        trial = plan(frozenset(chosen | {op}))
+        if trial.arena_bytes <= best.arena_bytes:
+            best, chosen = trial, chosen | {op}
+    for op in sorted(chosen, key=order.index):
+        trial = plan(frozenset(chosen - {op}))
+        if trial.arena_bytes < best.arena_bytes:
+            best, chosen = trial, chosen - {op}
+    return every if every.arena_bytes <= best.arena_bytes else best
 
 
 def _resolve(alias: dict[int, int]) -> dict[int, int]:
@@ -179,50 +208,52 @@ def _dataflow(graph: Any, scratch: Mapping[int, int] | bool | None, dsp: bool) -
 def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace: bool,
                   planner: type[MemoryPlanner] = GreedyPlanner,
                   alignment: int = DEFAULT_ALIGNMENT, name: str = "", variant: str = "",
-                  dsp: bool = True, exact_order: bool = True) -> Plan:
-    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases.
+                  dsp: bool = True, exact_order: bool = True,
+                  allowed: frozenset[int] | None = None) -> Plan:
+    """Plan ``graph`` for a given operator ``order``, with or without in-place aliases
+    (``allowed``: only these operators besides reshapes may run in place; ``None``: all).
 
     With ``inplace``, each applicable option of :func:`.inplace_options` is taken in
     execution order when the input (and every tensor already sharing its bytes) is dead
     after the operator and is no graph output: the output becomes a buffer *tied* to the
-    input's offset (reshape outputs always are).
+    input's offset plus the option's shift (reshape outputs always are, at shift 0).
     """
     check_order(flow, order)
     spans = lifetimes(flow, order)
     step = {op: s for s, op in enumerate(order)}
-    alias: dict[int, int] = {}  # output tensor -> the input whose bytes it takes
+    alias: dict[int, tuple[int, int]] = {}  # output -> (input it overlaps, offset shift)
     in_place: list[int] = []
 
     def root(t: int) -> int:
         while t in alias:
-            t = alias[t]
+            t = alias[t][0]
         return t
 
     if inplace:
         outs = set(flow.graph_outputs)
         opts_by_op: dict[int, list[Any]] = {}
-        for o in inplace_options(graph):
+        for o in inplace_options(graph, alignment=alignment):
             if o.applicable:
                 opts_by_op.setdefault(o.op, []).append(o)
         for op in order:
             y = graph.operators[op].outputs[0]
             for o in opts_by_op.get(op, []):
+                if o.kind != "reshape" and allowed is not None and op not in allowed:
+                    continue
                 r = root(o.tensor)
                 if o.kind != "reshape":
                     members = [t for t in spans if root(t) == r]
                     if any(spans[m][1] > step[op] or m in outs for m in members):
                         continue
-                    if flow.sizes[y] > flow.sizes[o.tensor]:
-                        continue
-                alias[y] = o.tensor
+                alias[y] = (o.tensor, o.shift)
                 in_place.append(op)
                 break
 
     p = planner(alignment=alignment)
     tbuf = {t: p.add_buffer(flow.sizes[t], *spans[t]) for t in sorted(spans)}
     labels = [graph.tensors[t].name for t in sorted(spans)]
-    for y, x in alias.items():
-        p.tie(tbuf[y], tbuf[x])
+    for y, (x, shift) in alias.items():
+        p.tie(tbuf[y], tbuf[x], shift)
     sbuf: dict[int, int] = {}
     for op in range(flow.num_ops):
         if flow.scratch[op]:
@@ -231,7 +262,8 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
     offs = p.offsets()
     tensors = tuple(
         TensorSlot(t, graph.tensors[t].name, offs[tbuf[t]], flow.sizes[t], spans[t][0],
-                   spans[t][1], tbuf[t], alias.get(t)) for t in sorted(spans))
+                   spans[t][1], tbuf[t], alias[t][0] if t in alias else None)
+        for t in sorted(spans))
     scratch = tuple(
         ScratchSlot(op, graph.operators[op].name, offs[sbuf[op]] if op in sbuf else 0,
                     flow.scratch[op], step[op], sbuf.get(op, -1))
@@ -248,12 +280,20 @@ def plan_in_order(graph: Any, flow: Dataflow, order: tuple[int, ...], *, inplace
 
 
 def _live_bytes(p: MemoryPlanner, steps: int) -> tuple[int, ...]:
-    """Per step: for each tie group, the largest of its buffers live then (tied buffers
-    share bytes), summed."""
-    groups = p.tie_groups()
-    bufs = p.buffers
-    return tuple(sum(max((bufs[i].size for i in g if bufs[i].first_use <= s <= bufs[i].last_use),
-                         default=0) for g in groups) for s in range(steps))
+    """Per step: the bytes covered by the buffers live then (tied buffers that overlap
+    count their shared bytes once)."""
+    bufs, offs = p.buffers, p.offsets()
+    out = []
+    for s in range(steps):
+        spans = sorted((offs[i], offs[i] + b.size) for i, b in enumerate(bufs)
+                       if b.size and b.first_use <= s <= b.last_use)
+        total, end = 0, 0
+        for lo, hi in spans:
+            if hi > end:
+                total += hi - max(lo, end)
+                end = hi
+        out.append(total)
+    return tuple(out)
 
 
 def plan_summary(graph: Any, board: Any | None = None, *,

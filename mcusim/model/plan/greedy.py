@@ -22,9 +22,10 @@ class GreedyPlanner(MemoryPlanner):
 
     Sizes are rounded up to ``alignment`` first (TFLM's caller does this with 16), so all
     offsets are aligned. Buffers tied to one offset (:meth:`tie`, in-place execution; TFLM
-    has no such thing) are placed together, sorted by their largest member, at the lowest
-    offset (0 or the end of a placed buffer) where each member is clear of the placed buffers
-    live at the same time as it; untied buffers are placed exactly as TFLM does.
+    has no such thing) are placed together, sorted by the bytes they span, at the lowest
+    offset (0 or where a member starts at the end of a placed buffer) where each member is
+    clear of the placed buffers live at the same time as it; untied buffers are placed
+    exactly as TFLM does.
 
     Limits: greedy, not optimal (it never moves a placed buffer, and the order in which
     equal sizes were added matters); ``O(n^2)`` in the number of buffers.
@@ -42,17 +43,23 @@ class GreedyPlanner(MemoryPlanner):
 
     name = "greedy"
 
-    def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
-        # Stable sort by (largest member) size, descending: untied buffers sort as in TFLM.
-        order = sorted(groups, key=lambda g: -max(buffers[i].size for i in g))
+    def _place(self, buffers: list[Buffer], groups: list[list[int]],
+               deltas: list[int]) -> list[int]:
+        # Stable sort by the bytes a group spans, descending: untied buffers sort as in TFLM.
+        def span(g: list[int]) -> int:
+            return (max(deltas[i] + buffers[i].size for i in g)
+                    - min(deltas[i] for i in g))
+
+        order = sorted(groups, key=lambda g: -span(g))
         offsets = [-1] * len(buffers)
         placed: list[tuple[int, int]] = []  # (offset, buffer index), sorted by offset
         for g in order:
             if len(g) == 1:
-                at = self._first_gap(buffers[g[0]], buffers, placed)
+                base = self._first_gap(buffers[g[0]], buffers, placed)
             else:
-                at = self._first_fit_all(g, buffers, placed)
+                base = self._first_fit_all(g, deltas, buffers, placed)
             for i in g:
+                at = base + deltas[i]
                 offsets[i] = at
                 # Insert after every entry whose offset is <= at (as TFLM's list insert).
                 pos = next((k for k, (off, _) in enumerate(placed) if off > at), len(placed))
@@ -72,16 +79,20 @@ class GreedyPlanner(MemoryPlanner):
         return candidate
 
     @staticmethod
-    def _first_fit_all(group: list[int], buffers: list[Buffer],
+    def _first_fit_all(group: list[int], deltas: list[int], buffers: list[Buffer],
                        placed: list[tuple[int, int]]) -> int:
-        """Lowest offset (0 or the end of a placed buffer) where every buffer of a tied
-        group is clear of the placed buffers live at the same time as it."""
+        """Lowest base (each member at base + its delta, all at offsets >= 0) where every
+        buffer of a tied group is clear of the placed buffers live at the same time as it;
+        tried at 0 and where a member would start at the end of a placed buffer."""
         clash = {i: [(off, off + buffers[j].size) for off, j in placed
                      if buffers[j].size and buffers[i].overlaps_in_time(buffers[j])]
                  for i in group}
-        starts = sorted({0} | {hi for spans in clash.values() for _, hi in spans})
-        for at in starts:
-            if all(not buffers[i].size or all(hi <= at or lo >= at + buffers[i].size
-                                              for lo, hi in clash[i]) for i in group):
-                return at
-        raise AssertionError("unreachable: the end of the highest buffer always fits")
+        low = -min(deltas[i] for i in group)
+        starts = sorted({low} | {hi - deltas[i] for i in group for _, hi in clash[i]
+                                 if hi - deltas[i] >= low})
+        for base in starts:
+            if all(not buffers[i].size
+                   or all(hi <= base + deltas[i] or lo >= base + deltas[i] + buffers[i].size
+                          for lo, hi in clash[i]) for i in group):
+                return base
+        raise AssertionError("unreachable: above the highest buffer always fits")

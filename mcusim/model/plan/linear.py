@@ -12,7 +12,7 @@ class LinearPlanner(MemoryPlanner):
 
     No memory is reused, so the arena is the sum of the (aligned) sizes: the upper bound the
     other planners are compared with. Lifetimes are recorded (for the timeline and the
-    overlap check) but not used. Tied buffers (:meth:`tie`) share the bytes of the largest.
+    overlap check) but not used. A tied group (:meth:`tie`) takes the span of its members.
 
     Examples
     --------
@@ -25,10 +25,13 @@ class LinearPlanner(MemoryPlanner):
 
     name = "linear"
 
-    def _place(self, buffers: list[Buffer], groups: list[list[int]]) -> list[int]:
+    def _place(self, buffers: list[Buffer], groups: list[list[int]],
+               deltas: list[int]) -> list[int]:
         offsets, at = [0] * len(buffers), 0
-        for g in groups:  # tied buffers share the bytes of the largest of them
+        for g in groups:  # a tied group takes the span of its members
+            lo = min(deltas[i] for i in g)
+            hi = max(deltas[i] + buffers[i].size for i in g)
             for i in g:
-                offsets[i] = at
-            at += max(buffers[i].size for i in g)
+                offsets[i] = at - lo + deltas[i]
+            at += hi - lo
         return offsets

@@ -20,10 +20,8 @@ returned, marked as not exact.
 
 ``live(S, o)`` counts, with each buffer group once: the tensors produced (or graph inputs)
 that a not-yet-run operator or the graph output still needs, the outputs of ``o`` and the
-scratch of ``o``. With in-place credits (``credits``), an output that may take the bytes of
-an input dying at ``o`` is not counted again. That credit is exact for equal-size
-in-place pairs (add, reshape) and a lower bound otherwise (pooling); the planner measures the
-resulting order exactly anyway.
+scratch of ``o``. With in-place credits (``credits``), the bytes an output shares with an
+input dying at ``o`` are counted once; that matches the live bytes of the resulting plan.
 """
 
 from __future__ import annotations
@@ -54,7 +52,7 @@ class _Model:
     """Precomputed bit masks for ``live(S, o)``."""
 
     def __init__(self, flow: Dataflow, groups: Mapping[int, int], sizes: Mapping[int, int],
-                 credits: Mapping[int, Sequence[int]]) -> None:
+                 credits: Mapping[int, Sequence[tuple[int, int]]]) -> None:
         self.flow = flow
         n = flow.num_ops
         self.n = n
@@ -101,14 +99,15 @@ class _Model:
             if self.is_out[t] or (cm & ~mask) or (not cm and not pm and mask == 0):
                 groups.add(self.group[t])
         total = sum(self.gsize[g] for g in groups) + self.flow.scratch[o]
-        for y_in in self.credits.get(o, ()):
-            # y_in = an input tensor whose group the output may take if the group dies here.
-            g = self.group[y_in]
+        for x_in, saved in self.credits.get(o, ()):
+            # x_in: an input whose bytes the output may overlap (saving ``saved`` bytes at
+            # this operator) if x_in's group dies here.
+            g = self.group[x_in]
             y = self.flow.op_outputs[o][0]
-            if (self.group[y] != g and self.gsize[self.group[y]] <= self.gsize[g]
+            if (self.group[y] != g
                     and all(not self.is_out[m] and not (self.cons_mask[m] & ~after)
                             for m in self.members[g])):
-                total -= self.gsize[self.group[y]]
+                total -= saved
                 break
         return total
 
@@ -116,7 +115,8 @@ class _Model:
 def live_bytes_in_order(flow: Dataflow, order: Sequence[int], *,
                         groups: Mapping[int, int] | None = None,
                         sizes: Mapping[int, int] | None = None,
-                        credits: Mapping[int, Sequence[int]] | None = None) -> list[int]:
+                        credits: Mapping[int, Sequence[tuple[int, int]]] | None = None
+                        ) -> list[int]:
     """The search objective ``live(S, o)`` at each step of ``order``."""
     m = _Model(flow, groups or {}, sizes or dict(enumerate(flow.sizes)), credits or {})
     mask, out = 0, []
@@ -128,7 +128,7 @@ def live_bytes_in_order(flow: Dataflow, order: Sequence[int], *,
 
 def min_peak_order(flow: Dataflow, *, groups: Mapping[int, int] | None = None,
                    sizes: Mapping[int, int] | None = None,
-                   credits: Mapping[int, Sequence[int]] | None = None,
+                   credits: Mapping[int, Sequence[tuple[int, int]]] | None = None,
                    max_states: int = DEFAULT_MAX_STATES) -> OrderResult:
     """The operator order with the smallest peak of live bytes.
 
@@ -141,7 +141,8 @@ def min_peak_order(flow: Dataflow, *, groups: Mapping[int, int] | None = None,
     sizes
         Bytes per tensor as planned (e.g. aligned); default ``flow.sizes``.
     credits
-        ``op -> input tensors`` whose bytes the op's output may take in place when they die.
+        ``op -> [(input tensor, bytes saved)]``: the op's output may overlap that input when
+        it dies there, saving those bytes at the op.
     max_states
         Budget of the exact search (sets of run operators); past it, the heuristic.
 

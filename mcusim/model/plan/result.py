@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mcusim.errors import ModelError
-from mcusim.model.plan._base import Buffer, ascii_timeline, find_overlap
+from mcusim.model.plan._base import Buffer, ascii_timeline
 
 __all__ = ["Plan", "PlannedBuffer", "ScratchSlot", "TensorSlot"]
 
@@ -19,7 +19,7 @@ class TensorSlot:
     ``offset`` and ``nbytes`` are in bytes from the start of the arena; the tensor is live
     from step ``first_step`` to ``last_step`` (positions in :attr:`Plan.order`). ``buffer``
     is the index into :attr:`Plan.buffers`. ``alias_of`` is the input tensor whose bytes
-    this output took (in-place execution or a reshape), else ``None``.
+    this output shares (in-place execution or a reshape), else ``None``.
     """
 
     tensor: int
@@ -92,8 +92,9 @@ class Plan:
     live_bytes
         Bytes of the buffers live at each step (aligned): the lower bound of any placement.
     in_place
-        Operators whose output took an input's bytes (its offset is the input's): the runner
-        passes the same pointer for both; a reshape in it needs no copy at all.
+        Operators whose output shares bytes with an input (at its offset, or starting below
+        it and overlapping it): the runner just passes the planned pointers; a reshape in
+        it has its input's offset and needs no copy.
     exact_order
         ``False`` when the order search ran out of budget and used its heuristic.
     dsp
@@ -147,37 +148,44 @@ class Plan:
     # ------------------------------------------------------------------ debug aids
     def check_overlaps(self) -> Plan:
         """Raise :class:`ModelError` if two tensors/scratch buffers that are live at the same
-        step share a byte (tensors deliberately run in place excepted); return ``self``."""
-        bufs, offs, shared, names = [], [], [], []
+        step share a byte, unless one runs in place over the other (an output and the input
+        it overlaps, or tensors at the same offset as a common in-place ancestor); return
+        ``self``."""
         by_tensor = {s.tensor: s for s in self.tensors}
-        for s in self.tensors:
-            bufs.append(Buffer(s.nbytes, s.first_step, s.last_step))
-            offs.append(s.offset)
-            r = s
+
+        def family(t: int | None) -> int | None:
+            if t is None:
+                return None
+            r = by_tensor[t]
             while r.alias_of is not None:
                 r = by_tensor[r.alias_of]
-            if r is not s and r.offset != s.offset:
-                raise ModelError("an in-place output is not at its input's offset",
-                                 model=self.model, tensor=s.name)
-            shared.append(r.buffer)
-            names.append(s.name)
+            return r.tensor if r.offset == by_tensor[t].offset else t
+
+        items: list[tuple[int, int, int, int, str, int | None, int | None]] = []
+        for s in self.tensors:  # (offset, end, first, last, name, family, alias family)
+            items.append((s.offset, s.offset + s.nbytes, s.first_step, s.last_step, s.name,
+                          family(s.tensor), family(s.alias_of)))
         for sc in self.scratch:
             if sc.nbytes:
-                bufs.append(Buffer(sc.nbytes, sc.step, sc.step))
-                offs.append(sc.offset)
-                shared.append(sc.buffer)
-                names.append(f"scratch:{sc.name}")
-        for b, o in zip(bufs, offs):
-            if o < 0 or o + b.size > self.arena_bytes:
+                items.append((sc.offset, sc.offset + sc.nbytes, sc.step, sc.step,
+                              f"scratch:{sc.name}", None, None))
+        for lo, hi, *_ in items:
+            if lo < 0 or hi > self.arena_bytes:
                 raise ModelError("buffer outside the arena", model=self.model,
-                                 offset=o, size=b.size, arena_bytes=self.arena_bytes)
-        bad = find_overlap(bufs, offs, shared)
-        if bad is not None:
-            i, j = bad
-            raise ModelError("two buffers live at the same step share bytes",
-                             model=self.model, planner=self.planner,
-                             buffers=f"{names[i]} @ {offs[i]}+{bufs[i].size} and "
-                                     f"{names[j]} @ {offs[j]}+{bufs[j].size}")
+                                 offset=lo, size=hi - lo, arena_bytes=self.arena_bytes)
+        items.sort()
+        for k, a in enumerate(items):
+            for b in items[k + 1:]:
+                if b[0] >= a[1]:
+                    break
+                if a[0] == a[1] or b[0] == b[1] or a[2] > b[3] or b[2] > a[3]:
+                    continue
+                fa, fb = a[5], b[5]
+                if fa is not None and fb is not None and (fa == fb or a[6] == fb or b[6] == fa):
+                    continue
+                raise ModelError("two buffers live at the same step share bytes",
+                                 model=self.model, planner=self.planner,
+                                 buffers=f"{a[4]} @ {a[0]}..{a[1]} and {b[4]} @ {b[0]}..{b[1]}")
         return self
 
     def timeline(self, width: int = 64) -> str:
