@@ -77,12 +77,7 @@ def wide_graph(channels: int = 64, size: int = 96) -> Graph:
 
 
 def reference_outputs(graph: Graph, x: np.ndarray) -> list[np.ndarray]:
-    """The numpy reference execution of ``graph`` (mcusim.model.reference when present)."""
-    try:
-        from mcusim.model import reference as ref  # type: ignore[attr-defined]
-    except ImportError:  # INTERIM until mcusim.model.reference lands
-        from mcusim.model._interim import reference
+    """The numpy reference execution of ``graph`` (:mod:`mcusim.model.reference`)."""
+    from mcusim.model.reference import run_reference
 
-        return reference(graph, x)
-    out = ref.run_reference(graph, x)  # pragma: no cover - switched when it lands
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+    return run_reference(graph, x)

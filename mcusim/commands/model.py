@@ -72,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         if name in ("plan", "fit", "run"):
             a.add_argument("--plot", metavar="FILE.png",
                            help="save the memory plot (live bytes per operator)")
+        if name in ("run", "fit"):
+            a.add_argument("--invoke", action="store_true",
+                           help="also time one mcusim_model_invoke() (a second inference) and "
+                                "report the runner overhead over the operators' sum")
         if name == "run":
             a.add_argument("--input", metavar="X.npy",
                            help="int8 input (default: deterministic random)")
@@ -84,28 +88,15 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- helpers
 def load(spec: str) -> Any:
     """A graph from a built-in name or a ``.tflite`` path (:func:`mcusim.model.load_model`)."""
-    try:
-        from mcusim.model import load_model  # type: ignore[attr-defined]
-    except ImportError:
-        raise ModelError("model loading is not available in this build (no "
-                         "mcusim.model.load_model)", model=spec) from None
+    from mcusim.model import load_model
+
     return load_model(spec)
 
 
 def _builtin_names() -> list[str]:
-    try:
-        from mcusim.model import zoo  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    for attr in ("builtin_models", "list_models", "names"):
-        fn = getattr(zoo, attr, None)
-        if callable(fn):
-            return list(fn())
-    for attr in ("MODELS", "ZOO"):
-        table = getattr(zoo, attr, None)
-        if table is not None:
-            return list(table)
-    return []
+    from mcusim.model.zoo import list_models
+
+    return list(list_models())
 
 
 def _boards(args: argparse.Namespace) -> list[str]:
@@ -222,7 +213,7 @@ def _fit(args: argparse.Namespace, graph: Any) -> int:
 
     x = _load_input(getattr(args, "input", None), graph)
     boards = _boards(args)
-    reports = [fit(graph, b, planner=args.planner, x=x) for b in boards]
+    reports = [fit(graph, b, planner=args.planner, x=x, invoke=args.invoke) for b in boards]
     if args.csv:
         import pandas as pd
 

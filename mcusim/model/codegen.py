@@ -37,6 +37,8 @@ from mcusim.build import BuildResult, build_firmware, cache_dir
 from mcusim.errors import ModelError
 from mcusim.kernels.firmware import family_sources
 from mcusim.model.graph import Graph, Operator
+from mcusim.model.lower import lower as lower_graph
+from mcusim.model.plan import Plan
 
 __all__ = [
     "ARENA_ALIGN", "ARENA_SYMBOL", "GeneratedModel", "OpCode", "Placement", "build_model",
@@ -114,37 +116,22 @@ class Placement:
     strategy: str = ""
 
 
-def placement_of(plan: Any) -> Placement:
+def placement_of(plan: Plan | Placement) -> Placement:
     """Adapt a :class:`mcusim.model.plan.Plan` (or a :class:`Placement`) to a Placement."""
     if isinstance(plan, Placement):
         return plan
-    order = tuple(int(i) for i in plan.order)
-    slots = getattr(plan, "tensors", None)
-    if slots is not None and not isinstance(slots, Mapping):   # mcusim.model.plan.Plan
-        offsets = {int(s.tensor): int(s.offset) for s in slots}
-        scratch = {int(s.op): (int(s.offset), int(s.nbytes)) for s in plan.scratch
-                   if s.nbytes}
-        ends = [int(s.offset) + int(s.nbytes) for s in slots]
-        strategy = str(getattr(plan, "planner", "") or getattr(plan, "variant", ""))
-    else:  # INTERIM plan (mcusim.model._interim.LinearPlan)
-        offsets = {int(k): int(v) for k, v in plan.tensor_offsets.items()}
-        scratch = {int(i): (int(plan.scratch_offsets[i]), int(n))
-                   for i, n in plan.scratch_sizes.items() if n}
-        ends = [offsets[t] + int(n) for t, n in plan.tensor_sizes.items()]
-        strategy = str(plan.strategy)
+    offsets = {int(s.tensor): int(s.offset) for s in plan.tensors}
+    scratch = {int(s.op): (int(s.offset), int(s.nbytes)) for s in plan.scratch if s.nbytes}
+    ends = [int(s.offset) + int(s.nbytes) for s in plan.tensors]
     ends += [o + n for o, n in scratch.values()]
-    return Placement(order, offsets, scratch, int(plan.arena_bytes), max(ends, default=0),
-                     strategy)
+    return Placement(tuple(int(i) for i in plan.order), offsets, scratch,
+                     int(plan.arena_bytes), max(ends, default=0), plan.planner)
 
 
 def lower(graph: Graph) -> list[Any]:
     """The kernel parameter object of every operator (``None`` for reshape), from
     :func:`mcusim.model.lower.lower`."""
-    try:
-        from mcusim.model.lower import lower as lower_graph  # type: ignore[import-not-found]
-    except ImportError:  # INTERIM until mcusim.model.lower lands
-        from mcusim.model._interim import lower_graph
-    return [getattr(lo, "params", lo) for lo in lower_graph(graph)]
+    return [lo.params for lo in lower_graph(graph)]
 
 
 # ----------------------------------------------------------------------------- output
@@ -444,7 +431,7 @@ def _fingerprint(graph: Graph, placement: Placement, lowered: Sequence[Any]) -> 
     return h.hexdigest()[:24]
 
 
-def generate(graph: Graph, plan: Any, *, lowered: Sequence[Any] | None = None,
+def generate(graph: Graph, plan: Plan | Placement, *, lowered: Sequence[Any] | None = None,
              directory: str | Path | None = None) -> GeneratedModel:
     """Generate (or reuse from the cache) the C runner of ``graph`` under ``plan``.
 
@@ -453,7 +440,7 @@ def generate(graph: Graph, plan: Any, *, lowered: Sequence[Any] | None = None,
     graph
         A validated graph whose operators use the ``s8`` family.
     plan
-        A plan of :mod:`mcusim.model.plan` or a :class:`Placement`.
+        A :class:`mcusim.model.plan.Plan` or a :class:`Placement`.
     lowered
         Kernel parameters per operator (default: :func:`lower`).
     directory

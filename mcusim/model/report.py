@@ -28,6 +28,7 @@ from mcusim.boards import Board, get_board
 from mcusim.errors import ImageTooLargeError
 from mcusim.model import codegen
 from mcusim.model.graph import Graph
+from mcusim.model.plan import Plan
 from mcusim.model.run import ModelRun, make_plan, run_model
 
 __all__ = ["FitReport", "fit", "layer_table", "multi_board_text"]
@@ -133,6 +134,8 @@ class FitReport:
                             "painted": r.stack_painted, "reserved": r.stack_reserved}
             if r else None,
             "cycles": self.cycles, "latency_ms": self.latency_ms,
+            "invoke_cycles": r.extra.get("invoke_cycles") if r else None,
+            "runner_overhead_cycles": r.extra.get("runner_overhead_cycles") if r else None,
             "sections": r.sections if r else None, "data_region": r.data_region if r else None,
             "regions": self.regions(),
             "layers": [{k: (None if isinstance(v, float) and np.isnan(v) else v)
@@ -183,7 +186,10 @@ class FitReport:
             diff = "equal" if p == m else f"difference {m - p:+,} B"
             lines.append(f"peak SRAM: predicted {p:,} B, measured {m:,} B ({diff})")
             lines.append(f"latency: {r.cycles:,} cycles = {r.latency_ms:.3f} ms at "
-                         f"{b.clock_hz / 1e6:g} MHz")
+                         f"{b.clock_hz / 1e6:g} MHz (sum of the operators)")
+            if "invoke_cycles" in r.extra:
+                lines.append(f"one mcusim_model_invoke(): {r.extra['invoke_cycles']:,} cycles "
+                             f"(runner overhead {r.extra['runner_overhead_cycles']:+,})")
         lines.append("")
         lines.append(self.verdict)
         return "\n".join(lines)
@@ -229,18 +235,24 @@ def _json_default(value: Any) -> Any:
 
 
 def fit(graph: Graph, board: Board | str, *, planner: str | None = None,
-        x: np.ndarray | None = None, plan: Any = None) -> FitReport:
+        x: np.ndarray | None = None, plan: Plan | None = None,
+        invoke: bool = False) -> FitReport:
     """Plan, build and run ``graph`` on ``board`` and report the fit.
 
     Returns a report with ``fits = False`` (and no measurements) when the linker rejects the
     image, or when the predicted stack exceeds the stack the board layout reserves.
+    ``planner`` names a strategy of :data:`mcusim.model.plan.STRATEGIES` (default
+    :data:`mcusim.model.run.DEFAULT_PLANNER`); ``invoke`` also times one
+    ``mcusim_model_invoke()`` (see :func:`mcusim.model.run.run_model`).
     """
     board = get_board(board)
     plan = plan if plan is not None else make_plan(graph, board, planner)
     placement = codegen.placement_of(plan)
-    name = planner or placement.strategy or "default"
+    variant = getattr(plan, "variant", "")
+    name = placement.strategy + (f" ({variant})" if variant and variant != placement.strategy
+                                 else "")
     try:
-        run = run_model(graph, board, x, plan=plan)
+        run = run_model(graph, board, x, plan=plan, invoke=invoke)
     except ImageTooLargeError as err:
         region = err.details.get("region")
         over = err.details.get("overflow_bytes")

@@ -41,7 +41,8 @@ from mcusim.loader import LoadedImage
 from mcusim.machine import Machine
 from mcusim.model import codegen
 from mcusim.model.graph import Graph
-from mcusim.model.stack import analyse_stack
+from mcusim.model.plan import STRATEGIES, Plan, plan_graph
+from mcusim.model.stack import StackAnalysis, analyse_stack
 from mcusim.sizes import RegionUse, region_use
 
 __all__ = ["ModelRun", "OpRun", "make_plan", "run_model", "section_sizes", "default_input"]
@@ -164,19 +165,14 @@ def default_input(graph: Graph, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, t.shape, dtype=np.int8)
 
 
-def make_plan(graph: Graph, board: Board | str, planner: str | None = None) -> Any:
-    """Plan the graph with :func:`mcusim.model.plan.plan_graph` (``planner`` = strategy
-    name, default :data:`DEFAULT_PLANNER`)."""
-    try:
-        from mcusim.model.plan import plan_graph  # type: ignore[attr-defined]
-    except ImportError:  # INTERIM until mcusim.model.plan lands
-        from mcusim.model._interim import linear_plan
-
-        if planner not in (None, "linear", "interim-linear"):
-            raise ModelError(f"planner {planner!r} is not available (no mcusim.model.plan)")
-        return linear_plan(graph)
-    board = get_board(board)
-    return plan_graph(graph, planner or DEFAULT_PLANNER, board=board)
+def make_plan(graph: Graph, board: Board | str, planner: str | None = None) -> Plan:
+    """Plan the graph with :func:`mcusim.model.plan.plan_graph` (``planner`` = a strategy of
+    :data:`mcusim.model.plan.STRATEGIES`, default :data:`DEFAULT_PLANNER`)."""
+    name = planner or DEFAULT_PLANNER
+    if name not in STRATEGIES:
+        raise ModelError(f"unknown planner {name!r}; choose one of {', '.join(STRATEGIES)}",
+                         model=graph.name)
+    return plan_graph(graph, name, board=get_board(board))
 
 
 def _check_status(symbol: str, op_name: str, status: int) -> None:
@@ -187,7 +183,7 @@ def _check_status(symbol: str, op_name: str, status: int) -> None:
 
 
 def run_model(graph: Graph, board: Board | str, x: np.ndarray | None = None, *,
-              plan: Any = None, planner: str | None = None,
+              plan: Plan | None = None, planner: str | None = None,
               budget: int | None = None, invoke: bool = False) -> ModelRun:
     """Run one inference of ``graph`` on ``board`` and measure it.
 
@@ -284,7 +280,7 @@ def _run_invoke(run: ModelRun, arena: int, x: np.ndarray) -> None:
                      invoke_stack=res.stack_used)
 
 
-def _run_op(machine: Machine, stack: Any, graph: Graph, code: codegen.OpCode,
+def _run_op(machine: Machine, stack: StackAnalysis, graph: Graph, code: codegen.OpCode,
             budget: int | None) -> OpRun:
     res = machine.call(code.symbol, budget=budget)
     _check_status(code.symbol, code.name, res.return_value)
