@@ -117,7 +117,7 @@ def _plot(frame, path: Path) -> None:
 
 def shared_models_dir(override: str | None = None) -> Path:
     """Where the real models are: ``override``, ``$MCUSIM_SHARED_MODELS`` or
-    ``../shared/models`` next to the repository."""
+    ``../shared/models`` next to the repository (or the working directory)."""
     import os
 
     if override:
@@ -125,7 +125,11 @@ def shared_models_dir(override: str | None = None) -> Path:
     env = os.environ.get("MCUSIM_SHARED_MODELS")
     if env:
         return Path(env)
-    return FIRMWARE_DIR.parent.parent / "shared" / "models"
+    for root in (FIRMWARE_DIR.parent, Path.cwd()):
+        candidate = (root / ".." / "shared" / "models").resolve()
+        if candidate.is_dir():
+            return candidate
+    return (FIRMWARE_DIR.parent / ".." / "shared" / "models").resolve()
 
 
 def _models(args: argparse.Namespace, boards: list[str], out: Path) -> None:
