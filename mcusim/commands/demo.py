@@ -24,6 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="board(s) (default: stm32f469i and stm32f746zg)")
     p.add_argument("--family", action="append", help="kernel families (default: all)")
     p.add_argument("--layer", action="append", help="layers (default: all built-in)")
+    p.add_argument("--model", action="append", metavar="MODEL",
+                   help="models to fit (default: every built-in model and the .tflite files "
+                        "in --models-dir)")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="folder of real .tflite models (default: $MCUSIM_SHARED_MODELS or "
+                        "../shared/models next to the repository; skipped when absent)")
+    p.add_argument("--no-kernels", action="store_true", help="skip the kernel benchmarks")
+    p.add_argument("--no-models", action="store_true", help="skip the model fit reports")
     p.set_defaults(func=run)
 
 
@@ -70,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [_basic_checks(b) for b in boards]
     print(format_table(rows, list(rows[0])))
     print()
+    if not args.no_models:
+        _models(args, boards, out)
+    if args.no_kernels:
+        _say(f"demo: done in {time.perf_counter() - start:.0f} s")
+        return 0
     frame = run_bench(boards, args.family, args.layer, progress=_say)
     csv = out / "kernels.csv"
     frame.to_csv(csv, index=False)
@@ -102,3 +115,64 @@ def _plot(frame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def shared_models_dir(override: str | None = None) -> Path:
+    """Where the real models are: ``override``, ``$MCUSIM_SHARED_MODELS`` or
+    ``../shared/models`` next to the repository (or the working directory)."""
+    import os
+
+    if override:
+        return Path(override)
+    env = os.environ.get("MCUSIM_SHARED_MODELS")
+    if env:
+        return Path(env)
+    for root in (FIRMWARE_DIR.parent, Path.cwd()):
+        candidate = (root / ".." / "shared" / "models").resolve()
+        if candidate.is_dir():
+            return candidate
+    return (FIRMWARE_DIR.parent / ".." / "shared" / "models").resolve()
+
+
+def _models(args: argparse.Namespace, boards: list[str], out: Path) -> None:
+    """Fit every model on every board; write models.json, models.txt and one memory plot
+    per model and board."""
+    import json
+
+    from mcusim.commands.model import _builtin_names, load
+    from mcusim.errors import McusimError
+    from mcusim.model.report import fit, multi_board_text
+
+    specs = list(args.model or _builtin_names())
+    if not args.model:
+        folder = shared_models_dir(args.models_dir)
+        if folder.is_dir():
+            specs += [str(p) for p in sorted(folder.glob("*.tflite"))]
+        else:
+            _say(f"demo: no real models ({folder} is absent)")
+    objs, texts = [], []
+    for spec in specs:
+        try:
+            graph = load(spec)
+        except McusimError as exc:
+            _say(f"demo: skipping model {spec}: {exc}")
+            continue
+        reports = []
+        for board in boards:
+            _say(f"demo: fitting {graph.name} on {board}")
+            try:
+                rep = fit(graph, board)
+            except McusimError as exc:
+                _say(f"demo: {graph.name} on {board} failed: {exc}")
+                continue
+            reports.append(rep)
+            objs.append(rep.to_dict())
+            texts.append(rep.text())
+            rep.plot(out / f"model_{graph.name}_{get_board(board).name}_memory.png")
+        if reports:
+            texts.append(multi_board_text(reports))
+            print(multi_board_text(reports))
+            print()
+    (out / "models.json").write_text(json.dumps(objs, indent=2, default=str))
+    (out / "models.txt").write_text("\n\n".join(texts) + "\n")
+    _say(f"demo: wrote {out / 'models.json'}, {out / 'models.txt'} and the memory plots")
