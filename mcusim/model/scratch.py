@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Any
 
 from mcusim.errors import ModelError
@@ -41,7 +42,8 @@ CORE_HAS_DSP: dict[str, bool] = {"cortex-m4": True, "cortex-m7": True}
 
 def board_has_dsp(board: Any | None) -> bool:
     """``True`` when ``board``'s core has the DSP extension (``None``: the built-in boards,
-    which all do).
+    which all do).  ``board`` is a :class:`mcusim.boards.Board`, a built-in name or a profile
+    path.
 
     Raises
     ------
@@ -50,6 +52,10 @@ def board_has_dsp(board: Any | None) -> bool:
     """
     if board is None:
         return True
+    if isinstance(board, (str, PathLike)):
+        from mcusim.boards import get_board
+
+        board = get_board(board)
     core = getattr(board, "core", None)
     if core not in CORE_HAS_DSP:
         raise ModelError(f"unknown core {core!r}: cannot tell whether it has the DSP extension",
