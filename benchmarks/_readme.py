@@ -18,6 +18,7 @@ TARGETS: dict[str, Path] = {
     "s8-table": DOCS / "kernels_s8.md",
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",
+    "models-table": DOCS / "models.md",
 }
 
 
