@@ -50,6 +50,9 @@ def test_cycles_per_operator_add_up(graph, run):
     assert run.latency_ms == pytest.approx(run.cycles / run.board.clock_hz * 1e3)
     kernels = {o.kind: o.kernel for o in run.ops}
     assert kernels["fc"] == "mnn_fully_connected_s8"
+    for o in run.ops:
+        assert o.functions[0] != o.symbol or o.kind == "reshape"
+        assert o.kernel in o.functions or o.kind == "reshape"   # the kernel that was called ran
 
 
 def test_peak_sram_measured_equals_predicted(run):

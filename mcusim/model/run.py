@@ -57,7 +57,7 @@ SECTION_GROUPS = {"text": (".isr_vector", ".text", ".ARM.extab", ".ARM.exidx",
 
 @dataclass(frozen=True)
 class OpRun:
-    """Measurements of one operator."""
+    """Measurements of one operator (``functions``: those that ran, most cycles first)."""
 
     index: int
     name: str
@@ -71,6 +71,7 @@ class OpRun:
     stack_measured: int
     stack_predicted: int
     stack_path: tuple[str, ...]
+    functions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -286,11 +287,13 @@ def _run_op(machine: Machine, stack: StackAnalysis, graph: Graph, code: codegen.
     _check_status(code.symbol, code.name, res.return_value)
     prof = machine.profile(res)
     edges = prof.call_edges()
-    ran = set(prof.functions()["name"])
+    funcs = prof.functions()
+    ran = set(funcs["name"])
     return OpRun(code.index, code.name, code.kind, code.symbol, code.kernel, int(prof.cycles),
                  int(prof.instructions), prof.cycles / machine.board.clock_hz * 1e3,
                  res.stack_used, stack.depth(code.symbol, edges, ran),
-                 stack.depth(code.symbol), tuple(stack.path(code.symbol, edges, ran)))
+                 stack.depth(code.symbol), tuple(stack.path(code.symbol, edges, ran)),
+                 tuple(funcs["name"]))
 
 
 
