@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mcusim.commands._common import add_board, format_table, print_json
 from mcusim.errors import ModelError
 
@@ -105,9 +103,11 @@ def _boards(args: argparse.Namespace) -> list[str]:
     return list(args.board or DEFAULT_BOARDS)
 
 
-def _load_input(path: str | None, graph: Any) -> np.ndarray | None:
+def _load_input(path: str | None, graph: Any) -> Any:
     if path is None:
         return None
+    import numpy as np
+
     try:
         x = np.load(path)
     except (OSError, ValueError) as exc:
@@ -231,6 +231,8 @@ def _fit(args: argparse.Namespace, graph: Any) -> int:
             print(first.text(), file=sys.stderr)
             return EXIT_DOES_NOT_FIT
         if args.output:
+            import numpy as np
+
             np.save(args.output, first.run.outputs[0])
     if args.json:
         objs = [r.to_dict() for r in reports]
