@@ -81,3 +81,13 @@ def reference_outputs(graph: Graph, x: np.ndarray) -> list[np.ndarray]:
     from mcusim.model.reference import run_reference
 
     return run_reference(graph, x)
+
+
+def heavy_graph(inputs: int = 1024, outputs: int = 1100) -> Graph:
+    """One fully-connected layer whose weights (about 1.1 MB) exceed the F746's 1 MiB Flash."""
+    b = _Builder("heavy")
+    x = b.act("input", (1, inputs), 0.05, 0)
+    w, bias = b.weights("fc", (outputs, inputs), outputs, 0, 0.05)
+    y = b.act("out", (1, outputs), 0.1, 0)
+    b.op("fc", "fc", (x, w, bias), y)
+    return b.graph((x,), (y,))

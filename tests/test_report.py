@@ -8,7 +8,7 @@ import pytest
 
 from mcusim.model.report import fit, multi_board_text
 
-from tests.runner_graphs import tiny_graph, wide_graph
+from tests.runner_graphs import heavy_graph, tiny_graph, wide_graph
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,14 @@ def test_multi_board_table(reports):
     text = multi_board_text([reports["stm32f469i"], reports["stm32f746zg"]])
     assert "stm32f469i" in text.splitlines()[0] and "stm32f746zg" in text.splitlines()[0]
     assert "peak SRAM measured" in text
+
+
+def test_flash_overflow_on_one_board_only():
+    """About 1.1 MB of weights: fits the F469's 2 MiB Flash, not the F746's 1 MiB."""
+    g = heavy_graph()
+    small = fit(g, "stm32f746zg")
+    assert not small.fits and small.overflow_region == "flash"
+    assert small.overflow_bytes > 0 and "region flash" in small.verdict
+    big = fit(g, "stm32f469i")
+    assert big.fits and big.flash_bytes > g.weight_bytes()
+    assert big.peak_sram["predicted"] == big.peak_sram["measured"]
