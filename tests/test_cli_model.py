@@ -103,3 +103,12 @@ def test_bad_input_file_is_an_error(tmp_path, capsys):
     assert main(["model", "run", "handmade", "-b", "stm32f469i", "--input",
                  str(tmp_path / "x.npy")]) == 1
     assert "needs 192" in capsys.readouterr().err
+
+
+def test_demo_writes_model_reports(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--no-kernels", "--model", "handmade",
+                 "-b", "stm32f469i"]) == 0
+    reports = json.loads((tmp_path / "models.json").read_text())
+    assert [r["board"] for r in reports] == ["stm32f469i"] and reports[0]["fits"]
+    assert "peak SRAM" in (tmp_path / "models.txt").read_text()
+    assert (tmp_path / "model_tiny_stm32f469i_memory.png").stat().st_size > 1000

@@ -139,6 +139,7 @@ def _models(args: argparse.Namespace, boards: list[str], out: Path) -> None:
     per model and board."""
     import json
 
+    from mcusim.boards import get_board
     from mcusim.commands.model import _builtin_names, load
     from mcusim.errors import McusimError
     from mcusim.model.report import fit, multi_board_text
