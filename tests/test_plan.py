@@ -19,11 +19,9 @@ from mcusim.model.plan import (
 )
 from mcusim.model.plan.order import live_bytes_in_order
 from mcusim.model.scratch import board_has_dsp, scratch_bytes
+from tests.model_util import shared_model
 
 BOARDS = ("stm32f469i", "stm32f746zg")
-MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
-if not MODELS.is_dir():
-    MODELS = Path("/work/shared/models")
 #: TFLM's planned non-persistent "head" of the shared models (../shared/models/README.md).
 TFLM_HEAD = {"kws_ref_model.tflite": 16_000, "pretrainedResnet_quant.tflite": 49_152}
 Q = Quant((0.05,), (0,))
@@ -674,9 +672,7 @@ def _tflm_trace(path: Path) -> list[tuple[int, int, int]]:
 
 @pytest.mark.parametrize("name", sorted(TFLM_HEAD))
 def test_tflm_trace_of_the_real_models(name: str) -> None:
-    path = MODELS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (the shared MLPerf Tiny models)")
+    path = shared_model(name)
     p = GreedyPlanner()
     for b in _tflm_trace(path):
         p.add_buffer(*b)
@@ -685,14 +681,10 @@ def test_tflm_trace_of_the_real_models(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TFLM_HEAD))
-def test_real_models_best_is_not_above_tflm(name: str) -> None:
-    path = MODELS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (the shared MLPerf Tiny models)")
-    tflite_io = pytest.importorskip("mcusim.model.tflite_io",
-                                    reason="needs the .tflite importer (mcusim.model.tflite_io)")
-    read = getattr(tflite_io, "read_tflite", None) or getattr(tflite_io, "load_tflite")
-    graph = read(path)
+def test_real_models_best_is_below_tflm(name: str) -> None:
+    from mcusim.model.tflite_io import read_tflite
+
+    graph = read_tflite(shared_model(name))
     head = TFLM_HEAD[name]
     # TFLM's reference kernels request no scratch for these operators: same buffers, same plan.
     assert plan_graph(graph, "greedy", scratch=False).arena_bytes == head

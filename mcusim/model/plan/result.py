@@ -90,7 +90,8 @@ class Plan:
     arena_bytes
         Size of the arena: the end of the highest buffer.
     live_bytes
-        Bytes of the buffers live at each step (aligned): the lower bound of any placement.
+        Bytes covered by the buffers live at each step (aligned; bytes an in-place output
+        shares with its input counted once): the floor under the arena.
     in_place
         Operators whose output shares bytes with an input (at its offset, or starting below
         it and overlapping it): the runner just passes the planned pointers; a reshape in
