@@ -588,6 +588,25 @@ def test_scratch_is_live_only_during_its_operator() -> None:
     assert plan_graph(graph, "greedy", scratch={1: 100}, alignment=1).live_bytes == (432, 396)
 
 
+def test_scratch_of_other_families_and_bad_requests() -> None:
+    from mcusim.kernels.layers import Layer
+    from mcusim.kernels.packed import conv_buffer_size
+    from mcusim.model.graph import KernelChoice
+
+    g = _G()
+    x = g.act((1, 6, 6, 4))
+    y = g.conv(x, 8, k=3, pad=1)
+    z = g.pool(y)
+    graph = g.graph((x,), (z,))
+    packed = graph.with_kernels({0: KernelChoice("packed", 4, 4)})
+    want = conv_buffer_size(Layer("c", "conv", 6, 6, 4, 8, 3, 3, 1, 1), 4, 4)
+    assert scratch_bytes(packed, 0, dsp=True) == want > 0
+    with pytest.raises(ModelError, match="out of range"):
+        scratch_bytes(graph, 2, dsp=True)
+    with pytest.raises(ModelError, match="no scratch-size mirror"):
+        scratch_bytes(graph.with_kernels({1: KernelChoice("packed", 4, 4)}), 1, dsp=True)
+
+
 @pytest.mark.parametrize("board_name", BOARDS)
 def test_both_boards_have_dsp(board_name: str) -> None:
     from mcusim.boards import get_board
