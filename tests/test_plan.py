@@ -166,7 +166,7 @@ def test_overlap_check_and_timeline_show_a_bad_plan() -> None:
         p.check_overlaps()
     lines = p.timeline(width=10).splitlines()
     assert lines[0] == "  0: 0000000000 (10 B)"
-    assert lines[1] == "  1: !!!!!!!!!! (20 B)"
+    assert lines[1] == "  1: !!!!!!!!!! (10 B)"   # both on the same 10 bytes
     assert lines[2] == "  2: 1111111111 (10 B)"
 
 

@@ -197,7 +197,10 @@ class Plan:
         body = ascii_timeline(bufs, [b.offset for b in self.buffers], width=width,
                               labels=labels, shared=[b.group for b in self.buffers])
         chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        legend = [f"  {chars[i] if i < len(chars) else '*'}: {b.label} @ {b.offset} "
+        def short(label: str, n: int = 48) -> str:  # TFLite names run to hundreds of chars
+            return label if len(label) <= n else f"{label[:n // 2 - 2]}...{label[-n // 2 + 1:]}"
+
+        legend = [f"  {chars[i] if i < len(chars) else '*'}: {short(b.label)} @ {b.offset} "
                   f"({b.size} B)" for i, b in enumerate(self.buffers)]
         head = (f"{self.model}: {self.planner} ({self.variant}), arena {self.arena_bytes} B, "
                 f"peak live {self.peak_live_bytes} B, alignment {self.alignment}")
