@@ -369,7 +369,11 @@ def machines() -> dict:
     from mcusim.kernels.firmware import build_family
     from mcusim.machine import Machine
 
-    return {b: Machine(get_board(b), build_family(get_board(b), "s8")) for b in BOARDS}
+    out = {b: Machine(get_board(b), build_family(get_board(b), "s8")) for b in BOARDS}
+    # the plain-C paths have the same loop structure; one board checks them
+    out["plain-c"] = Machine(get_board(BOARDS[0]), build_family(get_board(BOARDS[0]), "s8",
+                                                                plain_c=True))
+    return out
 
 
 def _run_overlapped(m, kind: str, x: np.ndarray, args, shift: int  # type: ignore[no-untyped-def]
@@ -463,7 +467,7 @@ KERNEL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("board_name", BOARDS)
+@pytest.mark.parametrize("board_name", BOARDS + ("plain-c",))
 @pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_kernels_with_output_over_input(machines: dict, board_name: str, case: tuple) -> None:
     kind, x, args, shift = _kernel_case(case)
