@@ -19,11 +19,9 @@ from mcusim.model.plan import (
 )
 from mcusim.model.plan.order import live_bytes_in_order
 from mcusim.model.scratch import board_has_dsp, scratch_bytes
+from tests.model_util import shared_model
 
 BOARDS = ("stm32f469i", "stm32f746zg")
-MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
-if not MODELS.is_dir():
-    MODELS = Path("/work/shared/models")
 #: TFLM's planned non-persistent "head" of the shared models (../shared/models/README.md).
 TFLM_HEAD = {"kws_ref_model.tflite": 16_000, "pretrainedResnet_quant.tflite": 49_152}
 Q = Quant((0.05,), (0,))
@@ -168,7 +166,7 @@ def test_overlap_check_and_timeline_show_a_bad_plan() -> None:
         p.check_overlaps()
     lines = p.timeline(width=10).splitlines()
     assert lines[0] == "  0: 0000000000 (10 B)"
-    assert lines[1] == "  1: !!!!!!!!!! (20 B)"
+    assert lines[1] == "  1: !!!!!!!!!! (10 B)"   # both on the same 10 bytes
     assert lines[2] == "  2: 1111111111 (10 B)"
 
 
@@ -371,7 +369,11 @@ def machines() -> dict:
     from mcusim.kernels.firmware import build_family
     from mcusim.machine import Machine
 
-    return {b: Machine(get_board(b), build_family(get_board(b), "s8")) for b in BOARDS}
+    out = {b: Machine(get_board(b), build_family(get_board(b), "s8")) for b in BOARDS}
+    # the plain-C paths have the same loop structure; one board checks them
+    out["plain-c"] = Machine(get_board(BOARDS[0]), build_family(get_board(BOARDS[0]), "s8",
+                                                                plain_c=True))
+    return out
 
 
 def _run_overlapped(m, kind: str, x: np.ndarray, args, shift: int  # type: ignore[no-untyped-def]
@@ -465,7 +467,7 @@ KERNEL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("board_name", BOARDS)
+@pytest.mark.parametrize("board_name", BOARDS + ("plain-c",))
 @pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_kernels_with_output_over_input(machines: dict, board_name: str, case: tuple) -> None:
     kind, x, args, shift = _kernel_case(case)
@@ -590,6 +592,25 @@ def test_scratch_is_live_only_during_its_operator() -> None:
     assert plan_graph(graph, "greedy", scratch={1: 100}, alignment=1).live_bytes == (432, 396)
 
 
+def test_scratch_of_other_families_and_bad_requests() -> None:
+    from mcusim.kernels.layers import Layer
+    from mcusim.kernels.packed import conv_buffer_size
+    from mcusim.model.graph import KernelChoice
+
+    g = _G()
+    x = g.act((1, 6, 6, 4))
+    y = g.conv(x, 8, k=3, pad=1)
+    z = g.pool(y)
+    graph = g.graph((x,), (z,))
+    packed = graph.with_kernels({0: KernelChoice("packed", 4, 4)})
+    want = conv_buffer_size(Layer("c", "conv", 6, 6, 4, 8, 3, 3, 1, 1), 4, 4)
+    assert scratch_bytes(packed, 0, dsp=True) == want > 0
+    with pytest.raises(ModelError, match="out of range"):
+        scratch_bytes(graph, 2, dsp=True)
+    with pytest.raises(ModelError, match="no scratch-size mirror"):
+        scratch_bytes(graph.with_kernels({1: KernelChoice("packed", 4, 4)}), 1, dsp=True)
+
+
 @pytest.mark.parametrize("board_name", BOARDS)
 def test_both_boards_have_dsp(board_name: str) -> None:
     from mcusim.boards import get_board
@@ -674,9 +695,7 @@ def _tflm_trace(path: Path) -> list[tuple[int, int, int]]:
 
 @pytest.mark.parametrize("name", sorted(TFLM_HEAD))
 def test_tflm_trace_of_the_real_models(name: str) -> None:
-    path = MODELS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (the shared MLPerf Tiny models)")
+    path = shared_model(name)
     p = GreedyPlanner()
     for b in _tflm_trace(path):
         p.add_buffer(*b)
@@ -685,14 +704,10 @@ def test_tflm_trace_of_the_real_models(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TFLM_HEAD))
-def test_real_models_best_is_not_above_tflm(name: str) -> None:
-    path = MODELS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (the shared MLPerf Tiny models)")
-    tflite_io = pytest.importorskip("mcusim.model.tflite_io",
-                                    reason="needs the .tflite importer (mcusim.model.tflite_io)")
-    read = getattr(tflite_io, "read_tflite", None) or getattr(tflite_io, "load_tflite")
-    graph = read(path)
+def test_real_models_best_is_below_tflm(name: str) -> None:
+    from mcusim.model.tflite_io import read_tflite
+
+    graph = read_tflite(shared_model(name))
     head = TFLM_HEAD[name]
     # TFLM's reference kernels request no scratch for these operators: same buffers, same plan.
     assert plan_graph(graph, "greedy", scratch=False).arena_bytes == head

@@ -210,10 +210,10 @@ def ascii_timeline(buffers: list[Buffer] | tuple[Buffer, ...], offsets: list[int
                    shared: list[int] | tuple[int, ...] | None = None) -> str:
     """TFLite Micro's ``PrintMemoryPlan`` view: ``t: ..aaaa..bb (NNNN B)``.
 
-    Buffer ``i`` is drawn with the ``i``-th of ``0-9a-zA-Z`` (``*`` beyond); ``!`` marks a
-    slice claimed by two live buffers (an invalid plan) unless they have the same ``shared``
-    id (tied in place: the later one is drawn, the bytes counted once). Each line ends with
-    the bytes live at that step. ``labels`` (one per step) are appended when given.
+    Buffer ``i`` is drawn with the ``i``-th of ``0-9a-zA-Z`` (``*`` beyond); ``!`` marks
+    bytes claimed by two live buffers (an invalid plan) unless they have the same ``shared``
+    id (tied in place: the later one is drawn). Each line ends with the bytes covered by the
+    buffers live at that step (shared bytes once). ``labels`` (one per step) are appended.
     """
     if not buffers:
         return "(no buffers)"
@@ -223,20 +223,24 @@ def ascii_timeline(buffers: list[Buffer] | tuple[Buffer, ...], offsets: list[int
     group = list(shared) if shared is not None else list(range(len(buffers)))
     for t in range(steps):
         row = ["."] * width
-        owner: list[int | None] = [None] * width
-        live_by_group: dict[int, int] = {}
-        for i, (b, off) in enumerate(zip(buffers, offsets)):
-            if not b.first_use <= t <= b.last_use or b.size == 0:
-                continue
-            live_by_group[group[i]] = max(live_by_group.get(group[i], 0), b.size)
-            lo = off * width // arena
-            hi = max((off + b.size) * width // arena, lo + 1)
-            for c in range(lo, min(hi, width)):
-                if owner[c] is not None and group[owner[c]] != group[i]:
-                    row[c] = "!"
-                elif row[c] != "!":
-                    row[c], owner[c] = _symbol(i), i
-        live = sum(live_by_group.values())
+        live = [(off, off + b.size, i) for i, (b, off) in enumerate(zip(buffers, offsets))
+                if b.first_use <= t <= b.last_use and b.size]
+        for lo, hi, i in live:
+            c0 = lo * width // arena
+            for c in range(c0, min(max(hi * width // arena, c0 + 1), width)):
+                row[c] = _symbol(i)
+        for k, (lo, hi, i) in enumerate(live):  # real byte clashes, not shared cells
+            for lo2, hi2, j in live[k + 1:]:
+                a, b = max(lo, lo2), min(hi, hi2)
+                if a < b and group[i] != group[j]:
+                    c0 = a * width // arena
+                    for c in range(c0, min(max(b * width // arena, c0 + 1), width)):
+                        row[c] = "!"
+        covered, end = 0, 0
+        for lo, hi, _ in sorted(live):
+            if hi > end:
+                covered += hi - max(lo, end)
+                end = hi
         tail = f"  {labels[t]}" if labels and t < len(labels) else ""
-        lines.append(f"{t:3d}: {''.join(row)} ({live} B){tail}")
+        lines.append(f"{t:3d}: {''.join(row)} ({covered} B){tail}")
     return "\n".join(lines)

@@ -90,7 +90,8 @@ class Plan:
     arena_bytes
         Size of the arena: the end of the highest buffer.
     live_bytes
-        Bytes of the buffers live at each step (aligned): the lower bound of any placement.
+        Bytes covered by the buffers live at each step (aligned; bytes an in-place output
+        shares with its input counted once): the floor under the arena.
     in_place
         Operators whose output shares bytes with an input (at its offset, or starting below
         it and overlapping it): the runner just passes the planned pointers; a reshape in
@@ -196,7 +197,10 @@ class Plan:
         body = ascii_timeline(bufs, [b.offset for b in self.buffers], width=width,
                               labels=labels, shared=[b.group for b in self.buffers])
         chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        legend = [f"  {chars[i] if i < len(chars) else '*'}: {b.label} @ {b.offset} "
+        def short(label: str, n: int = 48) -> str:  # TFLite names run to hundreds of chars
+            return label if len(label) <= n else f"{label[:n // 2 - 2]}...{label[-n // 2 + 1:]}"
+
+        legend = [f"  {chars[i] if i < len(chars) else '*'}: {short(b.label)} @ {b.offset} "
                   f"({b.size} B)" for i, b in enumerate(self.buffers)]
         head = (f"{self.model}: {self.planner} ({self.variant}), arena {self.arena_bytes} B, "
                 f"peak live {self.peak_live_bytes} B, alignment {self.alignment}")
