@@ -15,7 +15,7 @@ of natural images that random noise lacks.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -42,8 +42,14 @@ RESULT_COLUMNS: tuple[str, ...] = (
 
 
 def has_softmax() -> bool:
-    """Whether the ``s8`` family has a softmax runner (added by the kernels work)."""
+    """Whether the ``s8`` family has a softmax runner."""
     return hasattr(s8, "run_softmax_s8")
+
+
+def _pad4(row: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """``(top, left, bottom, right)`` as the s8 parameter structs take it."""
+    t, b, l, r = padding(row)
+    return t, l, b, r
 
 
 def _elf(board: Board, family: str, plain_c: bool) -> Path:
@@ -136,6 +142,8 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
         else:
             layer = _layer(row, op)
         x, w, bias, p = s8.make_problem(layer, rng, activation=act)
+        if op != "fc":
+            p = replace(p, pad=_pad4(row))       # TFLite SAME may be asymmetric
         fn = {"conv": s8.run_conv_s8, "dwconv": s8.run_depthwise_conv_s8, "fc": s8.run_fc_s8}[op]
         run = fn(m, x, w, bias, p, budget=BUDGET)
         return run, run.weight_bytes, in_bytes + oh * ow * oc
@@ -143,7 +151,8 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
     x = rng.integers(-128, 128, size=shape, dtype=np.int8)
     if op in ("maxpool", "avgpool"):
         lo, hi = (-128, 127) if act == "none" else (0, 127)
-        params = s8.PoolParams(int(row["kh"]), int(row["stride"]), padding(row)[0], lo, hi)
+        params = s8.PoolParams((int(row["kh"]), int(row["kw"])), int(row["stride"]),
+                               _pad4(row), lo, hi)
         fn = s8.run_max_pool_s8 if op == "maxpool" else s8.run_avg_pool_s8
         run = fn(m, x, params, budget=BUDGET)
         return run, 0, in_bytes + oh * ow * oc
@@ -155,8 +164,8 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
         params = s8.AddParams.from_qparams(q1, q2, qo, activation=act)
         run = s8.run_add_s8(m, x, y, params, budget=BUDGET)
         return run, 0, 3 * in_bytes
-    # softmax: present once mcusim.kernels.s8 has run_softmax_s8 (validation rejects it before)
-    run = s8.run_softmax_s8(m, x.reshape(-1, shape[2]), budget=BUDGET)  # type: ignore[attr-defined]
+    sp = s8.SoftmaxParams.from_scale(float(np.float32(rng.uniform(0.02, 0.2))))
+    run = s8.run_softmax_s8(m, x.reshape(-1, shape[2]), sp, budget=BUDGET)
     return run, 0, 2 * in_bytes
 
 

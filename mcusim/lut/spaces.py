@@ -11,8 +11,9 @@ ones (``mcusim lut spaces``):
     Around every layer of the seed models (:mod:`mcusim.kernels.layers`): channel counts
     scaled down and moved off their multiples, spatial size reduced.
 ``prior``
-    The layers of real models and perturbed copies (:func:`prior_space` takes any list of
-    layer rows, e.g. from an imported model).
+    The layers of real models (the built-in zoo and the ``.tflite`` files of
+    ``shared/models``, :func:`real_model_rows`) and perturbed copies (:func:`prior_space`
+    takes any list of layer rows).
 ``random``
     Random ``s8`` layers within :class:`Bounds`.
 ``channels``
@@ -228,15 +229,25 @@ def channel_sweep(channels: Iterable[int] = range(1, 41)) -> pd.DataFrame:
     return normalize(pd.DataFrame(rows))
 
 
-def _prior_default(seed: int) -> pd.DataFrame:
-    # TODO(model): add the layers of the built-in and imported models (mcusim.model) here.
-    return prior_space(layer_rows(BUILTIN_LAYERS), variants=3, seed=seed, max_macs=3_000_000)
+def real_model_rows() -> list[dict[str, Any]]:
+    """Layers of the built-in models (:mod:`mcusim.model.zoo`) and of the ``.tflite`` files
+    in ``shared/models`` (:func:`mcusim.lut.models.shared_model_files`); the seed layers of
+    :mod:`mcusim.kernels.layers` when the model package cannot be imported."""
+    try:
+        from mcusim.lut.models import model_layer_rows, shared_model_files
+    except ImportError:
+        return layer_rows(BUILTIN_LAYERS)
+    return model_layer_rows(files=shared_model_files())
+
+
+def _prior_default(seed: int, max_macs: int = 5_000_000) -> pd.DataFrame:
+    return prior_space(real_model_rows(), variants=3, seed=seed, max_macs=max_macs)
 
 
 def default_space(seed: int = 0) -> pd.DataFrame:
     """About 1,000 s8 configurations covering every supported op kind (see module doc)."""
-    parts = [grid_space(seed), _prior_default(seed), channel_sweep(range(1, 41)),
-             random_space(760, seed)]
+    parts = [grid_space(seed), _prior_default(seed, 1_500_000), channel_sweep(range(1, 41)),
+             random_space(600, seed)]
     frame = pd.concat([normalize(p) for p in parts], ignore_index=True)
     return frame.drop_duplicates(subset=list(CONFIG_COLUMNS)).reset_index(drop=True)
 
@@ -245,7 +256,8 @@ SPACES: dict[str, tuple[str, Callable[[int], pd.DataFrame]]] = {
     "default": ("~1,000 s8 configurations of every supported op kind (random, channel "
                 "sweeps, seed-model grid, prior)", default_space),
     "grid": ("around the seed models' layers (channels off their multiples)", grid_space),
-    "prior": ("the seed models' layers and perturbed copies", _prior_default),
+    "prior": ("layers of the built-in and shared/models .tflite models, perturbed copies",
+              _prior_default),
     "random": ("400 random s8 layers within bounds", lambda seed: random_space(400, seed)),
     "channels": ("conv, dwconv and fc over 1..40 channels", lambda seed: channel_sweep()),
     "packed": ("200 random packed conv/fc layers (2/4/8-bit)",

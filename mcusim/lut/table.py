@@ -125,7 +125,8 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     if "out_c" not in out.columns:
         out["out_c"] = pd.NA
     same = out["op"].isin(SAME_CHANNELS) & out["out_c"].isna()
-    out.loc[same, "out_c"] = out.loc[same, "in_c"]
+    if same.any():
+        out["out_c"] = out["out_c"].astype(object).where(~same, out["in_c"])
     for col in INT_COLUMNS:
         num = pd.to_numeric(out[col], errors="coerce")
         if num.notna().all() and (num == num.round()).all():
@@ -202,7 +203,7 @@ def check_row(row: Mapping[str, Any]) -> str | None:
     if op not in FAMILY_OPS[family]:
         return f"family {family!r} has no {op} kernel (it has: {', '.join(FAMILY_OPS[family])})"
     if op == "softmax" and op not in supported_ops()["s8"]:
-        return "softmax is not supported yet: no s8 softmax kernel in mcusim.kernels.s8"
+        return "softmax is not supported: no s8 softmax kernel in mcusim.kernels.s8"
     if family == "packed":
         for col in ("w_bits", "a_bits"):
             if vals[col] not in PACKED_BITS:
@@ -227,14 +228,12 @@ def check_row(row: Mapping[str, Any]) -> str | None:
     ph, pw = vals["in_h"] + t + b, vals["in_w"] + l + r
     if vals["kh"] > ph or vals["kw"] > pw:
         return f"kernel {vals['kh']}x{vals['kw']} larger than the padded input {ph}x{pw}"
-    if t != b or l != r or t != l:
+    if family != "s8" and (t != b or l != r or t != l):
         return (f"asymmetric padding (top/bottom/left/right = {t}/{b}/{l}/{r}) is not "
-                "supported by the kernels (symmetric padding only)")
-    if t >= min(vals["kh"], vals["kw"]):
-        return (f"padding {t} not smaller than the kernel {vals['kh']}x{vals['kw']} "
-                "(the kernels require pad < kernel size)")
-    if op in ("avgpool", "maxpool") and vals["kh"] != vals["kw"]:
-        return f"pooling windows are square: kh {vals['kh']} != kw {vals['kw']}"
+                f"supported by the {family} kernels (symmetric padding only)")
+    if max(t, b) >= vals["kh"] or max(l, r) >= vals["kw"]:
+        return (f"padding {t}/{b}/{l}/{r} not smaller than the kernel "
+                f"{vals['kh']}x{vals['kw']} (the kernels require pad < kernel size)")
     if op == "dwconv" and family != "s8":
         return f"family {family!r} has no dwconv kernel"
     if family == "trec":

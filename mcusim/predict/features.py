@@ -132,14 +132,14 @@ def _copy_counts(f: dict[str, float], name: str, sizes: np.ndarray, weights: np.
 
 def _conv_im2col(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, oc: int) -> None:
     c, kh, kw, s = int(row["in_c"]), int(row["kh"]), int(row["kw"]), int(row["stride"])
-    p = padding(row)[0]
+    pt, _, pl, _ = padding(row)
     k = c * kh * kw
     pix = oh * ow
     f["im2col"] = pix
     f["im2col_k4"] = pix * (k // 4)
     f["im2col_kr"] = pix * (k % 4)
-    y0, y1 = _windows(int(row["in_h"]), kh, s, p, oh)
-    x0, x1 = _windows(int(row["in_w"]), kw, s, p, ow)
+    y0, y1 = _windows(int(row["in_h"]), kh, s, pt, oh)
+    x0, x1 = _windows(int(row["in_w"]), kw, s, pl, ow)
     rows_in = (y1 - y0).astype(np.int64)            # kernel rows inside, per oy
     rows_out = kh - rows_in
     valid = np.maximum(x1 - x0, 0).astype(np.int64)  # columns inside, per ox
@@ -173,9 +173,9 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
               full_k: int | None) -> None:
     """Depthwise / pooling: per output pixel a clipped window, channels by 4 + leftover."""
     kh, kw, s = int(row["kh"]), int(row["kw"]), int(row["stride"])
-    p = padding(row)[0]
-    y0, y1 = _windows(int(row["in_h"]), kh, s, p, oh)
-    x0, x1 = _windows(int(row["in_w"]), kw, s, p, ow)
+    pt, _, pl, _ = padding(row)
+    y0, y1 = _windows(int(row["in_h"]), kh, s, pt, oh)
+    x0, x1 = _windows(int(row["in_w"]), kw, s, pl, ow)
     ry, cx = (y1 - y0).astype(np.int64), (x1 - x0).astype(np.int64)
     c4, cr = _split(c, 4)
     if full_k is None:
