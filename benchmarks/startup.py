@@ -109,9 +109,10 @@ def steps(repeat: int) -> tuple[dict[str, Times], Times, str]:
     return best, setup, elf
 
 
-def processes(elf: str, repeat: int, call: list[str] = CALL,
-              extra: tuple[str, ...] = ()) -> dict[str, Times]:
-    """Best (wall, CPU) of whole processes: mcusim commands and the raw-Unicorn script."""
+def processes(elf: str, repeat: int, call: list[str] = CALL, extra: tuple[str, ...] = (),
+              names: tuple[str, ...] | None = None) -> dict[str, Times]:
+    """Best (wall, CPU) of whole processes: mcusim commands and the raw-Unicorn script
+    (``names``: only these of them)."""
     board_toml = str(ROOT / "profiles" / "boards" / f"{BOARD}.toml")
     mcusim = [sys.executable, "-m", "mcusim.cli"]
     cmds = {
@@ -121,6 +122,8 @@ def processes(elf: str, repeat: int, call: list[str] = CALL,
         "mcusim run": [*mcusim, "run", elf, "-b", BOARD, "--call", *call, *extra],
         "mcusim profile": [*mcusim, "profile", elf, "-b", BOARD, "--call", *call, *extra],
     }
+    if names is not None:
+        cmds = {k: v for k, v in cmds.items() if k in names}
     best: dict[str, Times] = {}
     for _ in range(repeat):                            # interleaved: load affects all alike
         for name, cmd in cmds.items():
