@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mcusim.commands._common import add_board, format_table, print_json
 from mcusim.errors import ModelError
+
+if TYPE_CHECKING:   # numpy is imported where inputs and outputs are read, not at start-up
+    import numpy as np
 
 __all__ = ["load", "register", "run"]
 
@@ -106,6 +107,8 @@ def _boards(args: argparse.Namespace) -> list[str]:
 
 
 def _load_input(path: str | None, graph: Any) -> np.ndarray | None:
+    import numpy as np
+
     if path is None:
         return None
     try:
@@ -231,6 +234,8 @@ def _fit(args: argparse.Namespace, graph: Any) -> int:
             print(first.text(), file=sys.stderr)
             return EXIT_DOES_NOT_FIT
         if args.output:
+            import numpy as np
+
             np.save(args.output, first.run.outputs[0])
     if args.json:
         objs = [r.to_dict() for r in reports]
