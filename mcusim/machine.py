@@ -49,7 +49,8 @@ from mcusim.errors import (
     MachineError, McusimError, SleepFault, StackOverflowFault, TimeLimitExceeded, UndefinedInstructionFault,
     UnmappedAccessFault, UsageFault,
 )
-from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core, load_elf
+from mcusim._image_cache import load_image
+from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
@@ -218,7 +219,7 @@ class Machine:
         self.budget: int | None = _check_budget(budget)
         self.timeout: float | None = _check_timeout(timeout)
         self.board = get_board(board)
-        self.image: LoadedImage = load_elf(elf)
+        self.image: LoadedImage = load_image(elf)   # parsed once per file (and cached on disk)
         mismatch = check_core(self.image, self.board.core, self.board.name)
         if mismatch:
             warnings.warn(mismatch, CoreMismatchWarning, stacklevel=2)

@@ -22,15 +22,17 @@ import os
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mcusim.decoder import Decoder
 from mcusim.timing import Accounting, account, get_core_model
 from mcusim.timing.account import _first_load
 from mcusim.timing.callgraph import inclusive_costs
+
+if TYPE_CHECKING:   # pandas is imported by the tables, not to count cycles
+    import pandas as pd
 
 __all__ = ["Profile", "build_profile"]
 
@@ -152,6 +154,8 @@ class Profile:
                     row[4] += int(c)
                     row[5] += im
                     row[6] += dm
+        import pandas as pd
+
         df = pd.DataFrame(sorted(rows.values()),
                           columns=["address", "size", "disassembly", "executions", "cycles",
                                    "icache_misses", "dcache_misses"])
@@ -203,6 +207,8 @@ class Profile:
         incl = inclusive_costs(self_cyc.to_dict(), self._calls, {entry: 1} if entry else {})
         incl_instr = inclusive_costs(n_instr.to_dict(), self._calls,
                                      {entry: 1} if entry else {})
+        import pandas as pd
+
         out = pd.DataFrame({
             "name": self_cyc.index,
             "self_cycles": self_cyc.to_numpy(np.int64),

@@ -83,6 +83,23 @@ def add_call(parser: argparse.ArgumentParser) -> None:
                              "against inaccessible pages; no cost per instruction)")
 
 
+def import_in_background(*modules: str) -> None:
+    """Start importing ``modules`` on a second thread (pandas and Capstone take a few hundred
+    ms) while the main thread sets up and runs the firmware: Unicorn releases the GIL while
+    it emulates.  Errors are left for the main thread's own import to report."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:    # noqa: BLE001 - the real import raises it again, with context
+                return
+
+    threading.Thread(target=load, name="mcusim-imports", daemon=True).start()
+
+
 def _array(dtype: str, spec: str, token: str) -> np.ndarray:
     import numpy as np
 

@@ -18,6 +18,9 @@ from typing import Any
 from mcusim.commands._common import add_board, format_table, print_json
 from mcusim.errors import ModelError
 
+if TYPE_CHECKING:   # numpy is imported where inputs and outputs are read, not at start-up
+    import numpy as np
+
 __all__ = ["load", "register", "run"]
 
 EXIT_DOES_NOT_FIT = 3

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mcusim.commands._common import (add_board, add_call, board_columns, comparison,
-                                     format_table, print_json)
+                                     format_table, import_in_background, print_json)
 
 __all__ = ["register", "run"]
 
@@ -94,6 +94,7 @@ def _exports(prof: Any, args: argparse.Namespace, suffix: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``mcusim profile``; returns the exit status."""
+    import_in_background("mcusim.profile")   # its tables need pandas; load it meanwhile
     top = args.top if args.top and args.top > 0 else None
     runs = [_profile(spec, args) for spec in args.board]
     profiles = board_columns([(prof.board.name, prof) for prof in runs])
