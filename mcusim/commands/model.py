@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcusim.commands._common import add_board, format_table, print_json
 from mcusim.errors import ModelError
