@@ -47,23 +47,10 @@ def test_require_names_the_extra():
 
 def test_every_module_imports_without_the_extras():
     blocked = extra_only_modules()
-    assert "sklearn" in blocked and "pytest" in blocked
+    assert "dask" in blocked and "pytest" in blocked
     code = ("import pkgutil, importlib, mcusim\n"
             "for info in pkgutil.walk_packages(mcusim.__path__, 'mcusim.'):\n"
             "    importlib.import_module(info.name)\n"
             "from mcusim.cli import build_parser\nbuild_parser()\n")
     out = _run_blocked(code, blocked)
     assert out.returncode == 0, out.stderr
-
-
-def test_kernels_bench_without_scikit_learn_names_the_extra():
-    blocked = extra_only_modules()
-    if "sklearn" not in blocked:
-        pytest.skip("scikit-learn is a required dependency now")
-    code = ("from mcusim.cli import main\n"
-            "sys.exit(main(['kernels', 'bench', '-b', 'stm32f469i', '--family', 'trec', "
-            "'--layer', 'cifarnet.conv1']))\n")
-    out = _run_blocked(code, blocked)
-    assert "Traceback" not in out.stderr, out.stderr
-    assert out.returncode == 1
-    assert 'pip install "mcusim[data]"' in out.stderr and "sklearn" in out.stderr

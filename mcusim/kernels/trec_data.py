@@ -26,7 +26,6 @@ import functools
 
 import numpy as np
 
-from mcusim._optional import require
 from mcusim.kernels.layers import Layer, get_layer
 
 __all__ = ["INPUT_SOURCES", "photo_tiles", "digit_images", "noise_images", "get_images",
@@ -47,7 +46,7 @@ def photo_tiles(count: int, *, seed: int = 0, downscale: int = 4) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _all_photo_tiles(downscale: int) -> np.ndarray:
-    datasets = require("sklearn.datasets", "data", purpose="the TREC sample photographs")
+    from sklearn import datasets
     tiles = []
     for img in datasets.load_sample_images().images:
         h, w = (img.shape[0] // downscale) * downscale, (img.shape[1] // downscale) * downscale
@@ -63,7 +62,7 @@ def _all_photo_tiles(downscale: int) -> np.ndarray:
 
 def digit_images(count: int, *, seed: int = 0) -> np.ndarray:
     """``count`` digits (uint8, ``[count, 32, 32, 3]``), 8 x 8 upscaled 4x, grey in 3 channels."""
-    datasets = require("sklearn.datasets", "data", purpose="the TREC digits images")
+    from sklearn import datasets
     digits = datasets.load_digits().images
     pick = np.random.default_rng(seed).permutation(len(digits))[:count]
     big = np.kron(digits[pick], np.ones((1, 4, 4)))
