@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Install what mcusim needs on a Debian/Ubuntu machine:
 #  1. the Arm cross-compiler (Debian packages gcc-arm-none-eabi, libnewlib-arm-none-eabi)
-#     when arm-none-eabi-gcc is absent -- installed directly as root, otherwise the exact
-#     command to run is printed and the script stops;
+#     when arm-none-eabi-gcc is absent, and a host C compiler (Debian package gcc: mcusim's
+#     native counting hooks are C, built once per cache) when cc is absent -- installed
+#     directly as root, otherwise the exact command to run is printed and the script stops;
 #  2. a Python virtual environment (default .venv) with mcusim and its test extras.
 set -euo pipefail
 VENV="${1:-.venv}"
 
-if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
-  PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi"
+PKGS=""
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi"
+command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || PKGS="$PKGS gcc"
+if [ -n "$PKGS" ]; then
   if [ "$(id -u)" = "0" ]; then
-    echo "setup: installing the Arm cross-compiler ($PKGS)"
+    echo "setup: installing the compilers ($PKGS)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq $PKGS >/dev/null
   else
-    echo "setup: arm-none-eabi-gcc is missing. Install it with:" >&2
+    echo "setup: compilers are missing ($PKGS). Install them with:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y $PKGS" >&2
     echo "then run this command again." >&2
     exit 1
