@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from mcusim._files import check_output
 from mcusim._paths import data_dir
 from mcusim.boards import Board, get_board
 from mcusim.errors import ImageTooLargeError, ToolchainError
@@ -279,6 +280,8 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
         The image does not fit a memory region (names the region and the overflow in bytes).
     """
     board = get_board(board)
+    if output is not None and ("\0" in str(output) or Path(output).parent.is_dir()):
+        check_output(output, "output ELF")   # a directory or a device: refused before compiling
     gcc = find_gcc()
     srcs = [Path(s).resolve() for s in sources]
     for src in srcs:
