@@ -377,7 +377,7 @@ def test_bad_jump_names_the_instruction_that_jumped(faults, func, args):
 
 
 @pytest.mark.parametrize("func", ["load64", "load_multiple"])
-def test_unaligned_ldrd_and_ldm_fault(faults, func):
+def test_unaligned_ldrd_and_ldm_fault(board, faults_elf, faults, func):
     from mcusim.errors import UsageFault
 
     data = faults.place(np.arange(4, dtype=np.uint32))
@@ -386,6 +386,9 @@ def test_unaligned_ldrd_and_ldm_fault(faults, func):
         faults.call(func, data + 2)
     assert info.value.fault == "UNALIGNED" and info.value.address == data + 2
     assert info.value.function.startswith(func)
+    # the check can be turned off (then the access happens, as Unicorn does it)
+    lax = Machine(board, faults_elf, check_alignment=False)
+    lax.call(func, lax.place(np.arange(4, dtype=np.uint32)) + 2)
 
 
 def test_udiv_by_zero_traps_only_with_div_0_trp(faults):
