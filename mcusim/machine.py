@@ -50,19 +50,13 @@ from mcusim.errors import (
     UnmappedAccessFault, UsageFault,
 )
 from mcusim._image_cache import load_image
+from mcusim.limits import (  # noqa: F401  (DEFAULT_* re-exported: part of the Machine API)
+    DEFAULT_BUDGET, DEFAULT_TIMEOUT, MAX_BUDGET, MAX_TIMEOUT, MIN_TIMEOUT_IPS,
+)
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
-#: Default instruction budget of a call or run: at 50-130 million instructions/s (this
-#: machine) a runaway loop stops after 2-4 s.  Pass ``budget=`` for longer kernels.
-DEFAULT_BUDGET = 200_000_000
-#: Default wall-clock limit of a call or run, in seconds (a backstop for what the budget
-#: cannot see, e.g. ``counting=False``); with a larger budget, the time that budget takes at
-#: :data:`MIN_TIMEOUT_IPS` instructions per second.
-DEFAULT_TIMEOUT = 60.0
-MIN_TIMEOUT_IPS = 5_000_000
-MAX_BUDGET = (1 << 63) - 1
 _AUTO: Any = object()   # "not given": see Machine's budget and timeout parameters
 REDZONE = 32
 REDZONE_BYTE = 0xFD
@@ -1128,7 +1122,8 @@ def _check_timeout(timeout: object) -> float | None:
                                                              np.floating)):
         raise MachineError(f"timeout must be a number of seconds or None, got {timeout!r:.40}")
     value = float(timeout)
-    if not (math.isfinite(value) and 0 < value <= 1e6):
-        raise MachineError(f"timeout must be between 0 and 1e6 seconds, got {timeout}",
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise MachineError(f"timeout must be between 0 and {MAX_TIMEOUT:g} seconds, got "
+                           f"{timeout}",
                            hint="timeout=None means no wall-clock limit")
     return value
