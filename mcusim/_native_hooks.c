@@ -411,3 +411,31 @@ void mmio_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
     }
     ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
 }
+
+/* Trap hooks (mcusim/traps.py): one UC_HOOK_CODE per checked instruction, registered with
+ * begin == end so Unicorn calls it only there.  `desc` is that site's descriptor:
+ * [kind (1 alignment, 2 division), register id, uc_reg_read, uc_emu_stop, report address,
+ *  host address of SCB->CCR (0: none), value scratch, spare].  On a fault the first one is
+ * recorded in the report [kind, pc, value] and the run stops before the instruction. */
+void trap_hook(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    u64 *d = (u64 *)user_data;
+    (void)size;
+    d[6] = 0;
+    ((reg_fn)(uintptr_t)d[2])(uc, (int)d[1], &d[6]);
+    u64 value = d[6] & 0xFFFFFFFFull;
+    int bad;
+    if (d[0] == 1)
+        bad = (value & 3) != 0;
+    else
+        bad = value == 0 && d[5] != 0 && (*(const uint32_t *)(uintptr_t)d[5] & (1u << 4));
+    if (!bad)
+        return;
+    u64 *report = (u64 *)(uintptr_t)d[4];
+    if (report[0] == 0) {
+        report[0] = d[0];
+        report[1] = address;
+        report[2] = value;
+    }
+    ((stop_fn)(uintptr_t)d[3])(uc);
+}

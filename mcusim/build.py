@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from mcusim._files import check_output, check_regular
 from mcusim._paths import data_dir
 from mcusim.boards import Board, get_board
 from mcusim.errors import ImageTooLargeError, ToolchainError
@@ -37,6 +38,7 @@ RUNTIME_SOURCES = (FIRMWARE_DIR / "runtime" / "startup.c", FIRMWARE_DIR / "runti
 INCLUDE_DIR = FIRMWARE_DIR / "include"
 GCC = "arm-none-eabi-gcc"
 SOURCE_SUFFIXES = {".c", ".s", ".S"}
+MAX_SOURCE_BYTES = 64 << 20   # a source file larger than this is not a kernel
 _OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 _NOFIT_RE = re.compile(r"section [`'](\S+)' will not fit in region [`'](\w+)'")
 
@@ -279,11 +281,15 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
         The image does not fit a memory region (names the region and the overflow in bytes).
     """
     board = get_board(board)
+    if output is not None and ("\0" in str(output) or Path(output).parent.is_dir()):
+        check_output(output, "output ELF")   # a directory or a device: refused before compiling
     gcc = find_gcc()
+    for src in sources:
+        if not isinstance(src, (str, os.PathLike)):
+            raise ToolchainError(f"a source must be a file path, got {type(src).__name__}")
+        check_regular(src, MAX_SOURCE_BYTES, ToolchainError, "source file")
     srcs = [Path(s).resolve() for s in sources]
     for src in srcs:
-        if not src.is_file():
-            raise ToolchainError("source file not found", file=str(src))
         if src.suffix not in SOURCE_SUFFIXES:
             raise ToolchainError(f"unsupported source type {src.suffix!r} (use .c, .s or .S)",
                                  file=str(src))

@@ -280,6 +280,15 @@ class Engine:
         read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
         return int(read or 0), int(arm.UC_ARM_REG_SP)
 
+    def add_native_code_hook(self, address: int, user_data: np.ndarray, at: int) -> None:
+        """Register a compiled code callback (C address) for the one instruction at ``at``."""
+        self._add_native(uc.UC_HOOK_CODE, address, user_data, at, at)
+
+    @staticmethod
+    def reg_id(name: str) -> int:
+        """Unicorn's id of core register ``name`` (``r0``..``r12``, ``sp``, ``lr``, ``pc``)."""
+        return int(getattr(arm, f"UC_ARM_REG_{name.upper()}"))
+
     def add_native_block_hook(self, address: int, state: np.ndarray) -> None:
         """Register a compiled block callback (C address) with ``state`` as user data."""
         self._add_native(uc.UC_HOOK_BLOCK, address, state, 1, 0)

@@ -76,6 +76,13 @@ class FileError(McusimError):
     directory), too large, or its directory does not exist (names the file)."""
 
 
+class UnknownNameError(McusimError, KeyError):
+    """A name (layer, kernel, ...) that is not one of the known ones (lists them)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self._render()
+
+
 class MachineError(McusimError):
     """Misuse of the emulated machine (unknown symbol, allocation that does not fit, ...)."""
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from mcusim import engine as eng
-from mcusim import native
+from mcusim import native, traps
 from mcusim.boards import Board, MemoryRegion, get_board
 from mcusim.callargs import Marshalled, marshal, return_value
 from mcusim.errors import (
@@ -50,18 +50,14 @@ from mcusim.errors import (
     UnmappedAccessFault, UsageFault,
 )
 from mcusim._image_cache import load_image
+from mcusim.limits import (  # noqa: F401  (DEFAULT_* re-exported: part of the Machine API)
+    DEFAULT_BUDGET, DEFAULT_TIMEOUT, MAX_BUDGET, MAX_TIMEOUT, MIN_TIMEOUT_IPS,
+)
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
-#: Default instruction budget of a call or run: at 50-130 million instructions/s (this
-#: machine) a runaway loop stops after 2-4 s.  Pass ``budget=`` for longer kernels.
-DEFAULT_BUDGET = 200_000_000
-#: Default wall-clock limit of a call or run, in seconds (a backstop for what the budget
-#: cannot see, e.g. ``counting=False``).
-DEFAULT_TIMEOUT = 60.0
-MAX_BUDGET = (1 << 63) - 1
-_AUTO: Any = object()   # "budget not given": DEFAULT_BUDGET with counting, None without
+_AUTO: Any = object()   # "not given": see Machine's budget and timeout parameters
 REDZONE = 32
 REDZONE_BYTE = 0xFD
 STACK_PAINT = 0xCD
@@ -185,12 +181,20 @@ class Machine:
         with counting; without counting, ``None`` (an explicit budget is then enforced by
         Unicorn's own instruction counter, which slows emulation).
     timeout
-        Default wall-clock limit of each call/run in seconds, or ``None`` for none
-        (:data:`DEFAULT_TIMEOUT`).  Past it the call raises
+        Default wall-clock limit of each call/run in seconds, or ``None`` for none.  Not
+        given: :data:`DEFAULT_TIMEOUT`, or the time the call's budget takes at
+        :data:`MIN_TIMEOUT_IPS` when that is longer.  Past it the call raises
         :class:`~mcusim.errors.TimeLimitExceeded`.
     warm_caches
         Keep the cache models' contents between calls (a warm accelerator); when False each
         call starts cold.
+    check_alignment
+        Fault (:class:`~mcusim.errors.UsageFault` ``UNALIGNED``) on LDRD/STRD, LDM/STM,
+        VLDR/VSTR and VLDM/VSTM with an address that is not word aligned, as the core does
+        (one native hook per such instruction; ``benchmarks/fault_checks_overhead.py``
+        measures the cost, none visible on the s8 kernels; turn it off for code that runs
+        such instructions in its hottest loops).  SDIV/UDIV by zero always fault when the
+        firmware has set CCR.DIV_0_TRP.  Both need ``counting``.
     cyccnt
         Serve reads of DWT CYCCNT with the modelled cycles.  ``None`` (default): only when
         the image contains the DWT address (a Python memory hook slows every load, so it is
@@ -208,16 +212,16 @@ class Machine:
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
-                 budget: int | None = _AUTO, timeout: float | None = DEFAULT_TIMEOUT,
-                 warm_caches: bool = False, cyccnt: bool | None = None,
-                 check_reads: bool = False) -> None:
+                 budget: int | None = _AUTO, timeout: float | None = _AUTO,
+                 warm_caches: bool = False, check_alignment: bool = True,
+                 cyccnt: bool | None = None, check_reads: bool = False) -> None:
         self.check_reads = bool(check_reads)
         # inaccessible guard page -> (buffer it ends, buffer it starts) (checked reads only)
         self._guard_pages: dict[int, list[Buffer | None]] = {}
         if budget is _AUTO:
             budget = DEFAULT_BUDGET if counting else None
         self.budget: int | None = _check_budget(budget)
-        self.timeout: float | None = _check_timeout(timeout)
+        self.timeout: float | None = timeout if timeout is _AUTO else _check_timeout(timeout)
         self.board = get_board(board)
         self.image: LoadedImage = load_image(elf)   # parsed once per file (and cached on disk)
         mismatch = check_core(self.image, self.board.core, self.board.name)
@@ -236,8 +240,10 @@ class Machine:
         if self._state is not None:
             fn_reg, sp_id = self.engine.native_sp_reader()
             native.set_stack_check(self._state, fn_reg, sp_id, self._stack_bottom)
+        self._trap_report = traps.new_report()
         if counting:
             self._install_hooks(cyccnt)
+            self._install_traps(check_alignment)
 
     # -- set-up -------------------------------------------------------------------------
     def _code_bytes(self, flash: MemoryRegion) -> int:
@@ -411,6 +417,25 @@ class Machine:
         if cyccnt and self.board.region_at(DWT_CYCCNT) is None:
             self.engine.add_access_hook(DWT_CYCCNT, DWT_CYCCNT + 3, self._on_cyccnt_read,
                                         self._on_cyccnt_write)
+
+    def _install_traps(self, alignment: bool) -> None:
+        """Native code hooks for the UsageFaults Unicorn does not raise (:mod:`mcusim.traps`)."""
+        ccr_host = 0
+        scs = getattr(self, "_scs", None)
+        if scs is not None:
+            ccr_host = scs.ctypes.data + traps.SCB_CCR - SCS_START
+        sites = traps.find_sites(self.image, alignment=alignment,
+                                 division=ccr_host != 0)
+        if not sites:
+            return
+        fn_stop, _ = self.engine.native_functions()
+        fn_reg, _ = self.engine.native_sp_reader()
+        hook = native.trap_hook_address()
+        for site in sites:
+            desc = traps.descriptor(site, self.engine.reg_id(site.reg), fn_reg, fn_stop,
+                                    self._trap_report, ccr_host)
+            self.engine.add_native_code_hook(hook, desc, site.address)
+        self._trap_sites = {site.address: site for site in sites}
 
     def cycles_so_far(self) -> int:
         """Modelled cycles since the start of the current call or run, to block granularity
@@ -850,6 +875,8 @@ class Machine:
                  timeout: float | None, trace: bool, mode: str) -> CallResult:
         budget = self.budget if budget is _AUTO else _check_budget(budget)
         timeout = self.timeout if timeout is _AUTO else _check_timeout(timeout)
+        if timeout is _AUTO:
+            timeout = max(DEFAULT_TIMEOUT, (budget or 0) / MIN_TIMEOUT_IPS)
         state = self._state
         if state is not None:
             native.reset_counts(state)
@@ -857,6 +884,7 @@ class Machine:
                 native.flush_caches(state)
             state[native.H_BUDGET] = budget or 0
         self._paint_stack(sp)
+        self._trap_report[:] = 0
         self._cyccnt_offset = 0
         trace_counts: dict[int, int] | None = None
         handle = None
@@ -933,6 +961,21 @@ class Machine:
             self.engine.flush_tlb()   # Unicorn keeps the faulting page's TLB entry
             return guard
         why = native.stop_reason(self._state) if self._state is not None else 0
+        trap = int(self._trap_report[traps.R_KIND])
+        if trap:
+            pc = int(self._trap_report[traps.R_PC])
+            value = int(self._trap_report[traps.R_VALUE])
+            site = self._trap_sites[pc]
+            func, line = self.image.location(pc)
+            if trap == traps.KIND_ALIGN:
+                return UsageFault(
+                    f"UNALIGNED: {site.text} needs a word-aligned address, got 0x{value:08x} "
+                    "(LDRD/STRD/LDM/STM/VLDR/VSTR always fault when unaligned)",
+                    fault="UNALIGNED", address=value, pc=pc, function=func, line=line,
+                    call=name, instruction=site.text)
+            return UsageFault(f"DIVBYZERO: {site.text} divided by zero with CCR.DIV_0_TRP set",
+                              fault="DIVBYZERO", pc=pc, function=func, line=line, call=name,
+                              instruction=site.text)
         if why == native.STOP_BUDGET or stop.kind == eng.STOP_COUNT:
             return BudgetExhausted(
                 f"instruction budget of {budget} exhausted (runaway loop? pass budget=N, or "
@@ -1079,7 +1122,8 @@ def _check_timeout(timeout: object) -> float | None:
                                                              np.floating)):
         raise MachineError(f"timeout must be a number of seconds or None, got {timeout!r:.40}")
     value = float(timeout)
-    if not (math.isfinite(value) and 0 < value <= 1e6):
-        raise MachineError(f"timeout must be between 0 and 1e6 seconds, got {timeout}",
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise MachineError(f"timeout must be between 0 and {MAX_TIMEOUT:g} seconds, got "
+                           f"{timeout}",
                            hint="timeout=None means no wall-clock limit")
     return value

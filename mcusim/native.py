@@ -383,3 +383,12 @@ def hook_addresses() -> tuple[int, int, int]:
 
 
 _LOADED: list[ctypes.CDLL] = []
+
+
+@cache
+def trap_hook_address() -> int:
+    """Address of the code hook of :mod:`mcusim.traps` in the C hooks library:
+    ``void trap_hook(uc_engine*, uint64_t addr, uint32_t size, uint64_t *desc)``."""
+    lib = ctypes.CDLL(str(hook_library()))
+    _LOADED.append(lib)
+    return int(ctypes.cast(lib.trap_hook, ctypes.c_void_p).value or 0)

@@ -407,13 +407,19 @@ class Profile:
         plt.close(fig)
 
 
+MAX_SOURCE_BYTES = 64 << 20   # source files shown beside the disassembly
+
+
 @functools.lru_cache(maxsize=64)
 def _source_lines(path: str) -> tuple[str, ...]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return tuple(line.rstrip("\n") for line in f.readlines()[:200_000])
-    except OSError:
+    from mcusim._files import read_regular
+    from mcusim.errors import McusimError
+
+    try:   # a path from the ELF's DWARF: it may name a FIFO or a device
+        text = read_regular(path, MAX_SOURCE_BYTES).decode("utf-8", errors="replace")
+    except McusimError:
         return ()
+    return tuple(text.splitlines()[:200_000])
 
 
 def _source_line(path: str, line: int) -> str:

@@ -89,3 +89,18 @@ def test_code_can_run_from_the_itcm_view_of_flash():
     m = Machine(board, elf)
     a = np.arange(20, dtype=np.int8)
     assert m.call("mcu_dot_s8", m.place(a), m.place(a), 20).return_value == int((a.astype(int) ** 2).sum())
+
+
+@pytest.mark.parametrize("source", ["fifo", "/dev/zero", None, "nul"])
+def test_sources_that_are_not_regular_files_are_refused(tmp_path, source):
+    import os
+
+    from mcusim.errors import ToolchainError
+
+    if source == "fifo":
+        source = tmp_path / "pipe.c"
+        os.mkfifo(source)
+    elif source == "nul":
+        source = "a\0.c"
+    with pytest.raises(ToolchainError):
+        build_firmware([source], "stm32f469i")

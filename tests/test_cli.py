@@ -142,3 +142,74 @@ def test_check_reads_names_pc_function_and_line(basic_elf, board, capsys, comman
     err = capsys.readouterr().err
     assert "past the end of buffer 'buf:int8:1,2,3'" in err
     assert "pc=0x" in err and "function=mcu_dot_s8" in err and "line=mcu_dot_s8.c:" in err
+
+
+# -- bad command lines end in one mcusim error line (issue 15, item 11) --------------------
+
+@pytest.fixture(scope="module")
+def dot_elf(tmp_path_factory):
+    from mcusim.build import build_firmware
+
+    return str(build_firmware(sorted((FIRMWARE_DIR / "basic").glob("*.c")), "stm32f469i").elf)
+
+
+def _fails_cleanly(capsys, argv: list[str], *, code: int = 1) -> str:
+    try:
+        status = main(argv)
+    except SystemExit as exc:   # argparse rejects a malformed option value
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == code, err
+    assert "Traceback" not in err and err.strip()
+    return err
+
+
+@pytest.mark.parametrize("arg", [
+    "buf:int8:300", "buf:uint8:-1", "buf:int16:70000", "buf:float32:1e39",
+    "buf:datetime64:1", "buf:object:1", "buf:V8:1", "buf:U4:1", "buf:complex64:1",
+    "zeros:V8:4", "zeros:object:3", "zeros:int8:99999999999", "zeros:int8:-1",
+    "zeros:int8:1.5", "buf::1", "buf:int8:@/nonexistent.npy", "buf:int8:@/dev/zero",
+])
+def test_bad_buffer_arguments(capsys, dot_elf, arg):
+    err = _fails_cleanly(capsys, ["run", dot_elf, "-b", "stm32f469i", "--call", "mcu_dot_s8",
+                                  arg, arg, "1"])
+    assert "mcusim: error" in err
+
+
+@pytest.mark.parametrize("option", [["--budget", "-1"], ["--budget", "0"], ["--budget", "x"],
+                                    ["--timeout", "-1"], ["--timeout", "nan"]])
+def test_bad_limits_are_rejected(capsys, dot_elf, option):
+    _fails_cleanly(capsys, ["run", dot_elf, "-b", "stm32f469i", *option], code=2)
+
+
+def test_timeout_option_stops_a_runaway_loop(capsys, tmp_path):
+    from tests.conftest import TESTS_DIR
+
+    elf = tmp_path / "faults.elf"
+    assert main(["build", str(TESTS_DIR / "firmware" / "faults.c"), "-b", "stm32f469i",
+                 "-o", str(elf)]) == 0
+    err = _fails_cleanly(capsys, ["run", str(elf), "-b", "stm32f469i", "--call", "spin",
+                                  "--budget", "none", "--timeout", "0.3"])
+    assert "wall-clock" in err
+
+
+@pytest.mark.parametrize("option, target", [
+    ("--plot", "dir"), ("--plot", "missing/x.png"), ("--plot", "chart.xyz"),
+    ("--callgrind", "dir"), ("--callgrind", "missing/x.cg"), ("--csv", "dir"),
+])
+def test_bad_output_paths_of_profile(capsys, tmp_path, dot_elf, option, target):
+    (tmp_path / "dir").mkdir()
+    err = _fails_cleanly(capsys, ["profile", dot_elf, "-b", "stm32f469i", "--call",
+                                  "mcu_dot_s8", "buf:int8:1", "buf:int8:2", "1", option,
+                                  str(tmp_path / target)])
+    assert str(tmp_path / target) in err
+
+
+def test_build_into_a_directory(capsys, tmp_path):
+    _fails_cleanly(capsys, ["build", str(FIRMWARE_DIR / "basic" / "mcu_dot_s8.c"), "-b",
+                            "stm32f469i", "-o", str(tmp_path)])
+
+
+def test_kernels_bench_unknown_layer(capsys):
+    err = _fails_cleanly(capsys, ["kernels", "bench", "-b", "stm32f469i", "--layer", "nope"])
+    assert "nope" in err and "cifarnet" in err

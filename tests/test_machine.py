@@ -316,3 +316,102 @@ def test_red_zone_write_is_reported_once_and_the_zone_restored(basic):
     assert basic.image.function_at(err.pc).name == "mcu_scale_f32"
     basic.call("mcu_scale_f32", y, 3, 2.0, 1.0)       # no stale violation
     assert basic.read(y, 3, np.float32).tolist() == [7.0, 7.0, 7.0]
+
+
+# -- faults reported as the core would (issue 15, item 14) ---------------------------------
+
+@pytest.fixture(scope="module")
+def deep_stack_elf():
+    """faults.c with the stack at the bottom of a RAM region that has mapped RAM below it."""
+    from mcusim.boards import get_board
+    from mcusim.build import build_firmware
+    from tests.conftest import TESTS_DIR
+
+    out = {}
+    for name, region in (("stm32f469i", "sram2"), ("stm32f746zg", "sram1")):
+        out[name] = build_firmware([TESTS_DIR / "firmware" / "faults.c"], get_board(name),
+                                   opt="-O1", data_region=region).elf
+    return out
+
+
+def test_stack_overflow_into_mapped_memory_is_caught_natively(board, deep_stack_elf):
+    m = Machine(board, deep_stack_elf[board.name])
+    below = board.region_at(m._stack_bottom - 4)
+    assert below is not None and below.kind == "ram"      # memory below the stack is mapped
+    with pytest.raises(StackOverflowFault) as info:
+        m.call("recurse", 100)                          # ~26 KiB of a 16 KiB stack
+    err = info.value
+    assert err.function.startswith("recurse") and err.line.startswith("faults.c:")
+    assert err.sp < err.stack_bottom
+    assert m.call("recurse", 3).return_value == 6      # the machine is usable afterwards
+
+
+@pytest.mark.parametrize("func, kind", [("sleep_wfi", "wfi"), ("sleep_wfe", "wfe")])
+def test_wfi_and_wfe_are_reported_as_sleep(faults, func, kind):
+    from mcusim.errors import SleepFault
+
+    with pytest.raises(SleepFault) as info:
+        faults.call(func)
+    assert info.value.fault == kind
+    assert info.value.function.startswith(func)
+
+
+def test_bx_to_even_address_is_invstate_at_the_branch(faults):
+    from mcusim.errors import UsageFault
+
+    with pytest.raises(UsageFault) as info:
+        faults.call("invalid_state")
+    err = info.value
+    assert err.fault == "INVSTATE" and err.address == 0x0800_0000
+    assert err.function.startswith("invalid_state") and err.line.startswith("faults.c:")
+    assert err.branch.startswith("bx")
+
+
+@pytest.mark.parametrize("func, args", [("jump_to", (0x6000_0001,)), ("bad_return", ())])
+def test_bad_jump_names_the_instruction_that_jumped(faults, func, args):
+    with pytest.raises(UnmappedAccessFault) as info:
+        faults.call(func, *args)
+    err = info.value
+    assert err.address == 0x6000_0000
+    assert err.branch_function.startswith(func) and err.branch_line.startswith("faults.c:")
+
+
+@pytest.mark.parametrize("func", ["load64", "load_multiple"])
+def test_unaligned_ldrd_and_ldm_fault(board, faults_elf, faults, func):
+    from mcusim.errors import UsageFault
+
+    data = faults.place(np.arange(4, dtype=np.uint32))
+    assert faults.call(func, data).r0 == (1 if func == "load_multiple" else 0)
+    with pytest.raises(UsageFault) as info:
+        faults.call(func, data + 2)
+    assert info.value.fault == "UNALIGNED" and info.value.address == data + 2
+    assert info.value.function.startswith(func)
+    # the check can be turned off (then the access happens, as Unicorn does it)
+    lax = Machine(board, faults_elf, check_alignment=False)
+    lax.call(func, lax.place(np.arange(4, dtype=np.uint32)) + 2)
+
+
+def test_udiv_by_zero_traps_only_with_div_0_trp(faults):
+    from mcusim.errors import UsageFault
+
+    assert faults.call("divide", 7, 0, 0).r0 == 0          # the architecture's result
+    assert faults.call("divide", 7, 2, 1).r0 == 3
+    with pytest.raises(UsageFault) as info:
+        faults.call("divide", 7, 0, 1)
+    assert info.value.fault == "DIVBYZERO" and info.value.function.startswith("divide")
+
+
+def test_segment_outside_the_board_names_file_and_segment(tmp_path, board, basic_elf):
+    import struct
+
+    from mcusim.errors import ImageTooLargeError
+    from tests.test_loader import _load_headers
+
+    blob = bytearray(basic_elf.read_bytes())
+    first = _load_headers(bytes(blob))[0]
+    struct.pack_into("<II", blob, first + 8, 0x6000_0000, 0x6000_0000)
+    path = tmp_path / "outside.elf"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ImageTooLargeError) as info:
+        Machine(board, path)
+    assert info.value.file == str(path) and info.value.segment == 0

@@ -223,3 +223,16 @@ def test_cli_profile_json(tmp_path, capsys) -> None:
     # the annotation shows the C text beside file:line
     leaf = [ln for ln in out.splitlines() if re.search(r"mb_\w+\.[cS]:\d+\s+\S", ln)]
     assert leaf, out
+
+
+def test_annotate_skips_a_source_that_became_a_fifo(tmp_path) -> None:
+    import os
+
+    src = tmp_path / "twice.c"
+    src.write_text("int twice(int x)\n{\n    return 2 * x;\n}\n")
+    m = Machine("stm32f469i", build_firmware([src], "stm32f469i").elf)
+    prof = m.profile(m.call("twice", 21))
+    src.unlink()
+    os.mkfifo(src)             # the DWARF path now names a FIFO: reading it would block
+    text = prof.annotate("twice")
+    assert "twice" in text and "return 2 * x" not in text

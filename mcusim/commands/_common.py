@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from mcusim._files import check_regular
 from mcusim.boards import builtin_boards
 from mcusim.errors import MachineError
+from mcusim.limits import DEFAULT_BUDGET, DEFAULT_TIMEOUT, MAX_BUDGET, MAX_TIMEOUT
+
+#: ``--budget none``: no instruction limit (the wall-clock limit still applies).
+UNLIMITED = "none"
+#: Largest ``buf:DTYPE:@FILE.npy`` accepted (bigger than any board memory).
+MAX_NPY_BYTES = 1 << 30
 
 if TYPE_CHECKING:  # numpy is imported by the commands that place buffers, not at start-up
     import numpy as np
@@ -74,9 +82,13 @@ def add_call(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", default="ram", metavar="REGION",
                         help="memory region for buffer arguments (default: ram = the first "
                              "RAM region with room; e.g. ccm, dtcm, sram2)")
-    parser.add_argument("--budget", type=int, default=None, metavar="N",
+    parser.add_argument("--budget", type=_budget, default=None, metavar="N",
                         help="instruction budget; the run stops with an error past it "
-                             "(default: 2e9)")
+                             f"(default: {DEFAULT_BUDGET:.0e}; 'none' for no instruction limit)")
+    parser.add_argument("--timeout", type=_timeout, default=None, metavar="SECONDS",
+                        help="wall-clock limit of the run (default: "
+                             f"{DEFAULT_TIMEOUT:g} s, longer for a larger --budget; 'none' for "
+                             "no limit)")
     parser.add_argument("--check-reads", action="store_true",
                         help="checked mode: stop at the first read or write past a buffer "
                              "argument and name PC, function and source line (buffers sit "
@@ -100,22 +112,107 @@ def import_in_background(*modules: str) -> None:
     threading.Thread(target=load, name="mcusim-imports", daemon=True).start()
 
 
-def _array(dtype: str, spec: str, token: str) -> np.ndarray:
+def _budget(text: str) -> int | str:
+    if text.strip().lower() == UNLIMITED:
+        return UNLIMITED
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= MAX_BUDGET:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BUDGET} (or 'none')")
+    return value
+
+
+def _timeout(text: str) -> float | str:
+    if text.strip().lower() == UNLIMITED:
+        return UNLIMITED
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_TIMEOUT:g} seconds "
+                                         "(or 'none')")
+    return value
+
+
+def limits(args: argparse.Namespace) -> dict[str, Any]:
+    """``budget=`` / ``timeout=`` keywords for :meth:`Machine.call` from ``--budget`` and
+    ``--timeout`` (only those given; ``none`` becomes ``None``, no limit)."""
+    out: dict[str, Any] = {}
+    for key in ("budget", "timeout"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = None if value == UNLIMITED else value
+    return out
+
+
+def _dtype(dtype: str, token: str) -> np.dtype:
+    """A plain numeric dtype (bool, integers, floats) from its name."""
     import numpy as np
 
     try:
         dt = np.dtype(dtype)
-    except TypeError:
-        raise MachineError(f"unknown dtype {dtype!r} in argument {token!r}") from None
+    except (TypeError, ValueError, SyntaxError):
+        raise MachineError(f"unknown dtype {dtype!r} in argument {token!r}",
+                           hint="e.g. int8, uint8, int16, int32, float32") from None
+    if dt.kind not in "biuf" or dt.itemsize == 0 or dt.itemsize > 8:
+        raise MachineError(f"unsupported dtype {dt} in argument {token!r}",
+                           hint="use bool, integer or float types (int8, float32, ...)")
+    return dt
+
+
+def _check_range(values: np.ndarray, dt: np.dtype, token: str) -> np.ndarray:
+    """``values`` cast to ``dt``, refusing values the dtype cannot hold."""
+    import numpy as np
+
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = (values.min(), values.max()) if values.size else (0, 0)
+        if values.dtype.kind == "f" and values.size and not np.all(np.isfinite(values)):
+            raise MachineError(f"non-finite values for {dt} in argument {token!r}")
+        if lo < info.min or hi > info.max:
+            raise MachineError(f"values out of range for {dt} ({info.min}..{info.max}) in "
+                               f"argument {token!r}")
+        cast = values.astype(dt)
+        if values.dtype.kind == "f" and not np.array_equal(cast, values):
+            raise MachineError(f"non-integer values for {dt} in argument {token!r}")
+        return cast
+    if dt.kind == "f":
+        as_float = values.astype(np.float64)
+        cast = as_float.astype(dt)
+        if np.any(np.isinf(cast) & np.isfinite(as_float)):
+            raise MachineError(f"values too large for {dt} (|x| <= "
+                               f"{float(np.finfo(dt).max):.7g}) in argument {token!r}")
+        return cast
+    return values.astype(dt)
+
+
+def _array(dtype: str, spec: str, token: str) -> np.ndarray:
+    import numpy as np
+
+    dt = _dtype(dtype, token)
     if spec.startswith("@"):
+        path = check_regular(spec[1:], MAX_NPY_BYTES, MachineError, ".npy file")
         try:
-            return np.load(spec[1:]).astype(dt)
-        except (OSError, ValueError) as exc:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
             raise MachineError(f"cannot load {spec[1:]}: {exc}", argument=token) from None
+        if not isinstance(loaded, np.ndarray) or loaded.dtype.kind not in "biuf":
+            raise MachineError(f"{spec[1:]} does not hold a numeric array", argument=token)
+        return _check_range(loaded, dt, token)
     try:
         values = [float(v) if dt.kind == "f" else int(v, 0) for v in spec.split(",") if v]
     except ValueError:
         raise MachineError(f"cannot parse the values of argument {token!r}") from None
+    if dt.kind == "f":
+        return _check_range(np.array(values, dtype=np.float64), dt, token)
+    lo, hi = (min(values), max(values)) if values else (0, 0)
+    bounds = (0, 1) if dt.kind == "b" else (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
+    if lo < bounds[0] or hi > bounds[1]:
+        raise MachineError(f"values out of range for {dt} ({bounds[0]}..{bounds[1]}) in "
+                           f"argument {token!r}")
     return np.array(values, dtype=dt)
 
 
@@ -134,10 +231,18 @@ def parse_call_args(machine: Any, tokens: Sequence[str], region: str
                                    hint="use buf:DTYPE:V1,V2 or zeros:DTYPE:N")
             kind, dtype, spec = parts
             if kind == "zeros":
+                dt = _dtype(dtype, token)
                 try:
-                    arr = np.zeros(int(spec, 0), dtype=np.dtype(dtype))
-                except (TypeError, ValueError):
-                    raise MachineError(f"malformed buffer argument {token!r}") from None
+                    count = int(spec, 0)
+                except ValueError:
+                    raise MachineError(f"malformed buffer argument {token!r}",
+                                       hint="zeros:DTYPE:N with an integer N") from None
+                memory = sum(r.size for r in machine.board.regions if not r.alias_of)
+                if not 0 <= count * dt.itemsize <= memory:
+                    raise MachineError(f"buffer argument {token!r} needs {count * dt.itemsize} "
+                                       f"bytes; {machine.board.name} has {memory} in all",
+                                       argument=token)
+                arr = np.zeros(count, dtype=dt)
             else:
                 arr = _array(dtype, spec, token)
             addr = machine.place(arr, region, name=token[:40])

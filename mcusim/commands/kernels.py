@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from mcusim.commands._common import add_board, format_table, print_json
-from mcusim.kernels.layers import BUILTIN_LAYERS
+from mcusim.kernels.layers import BUILTIN_LAYERS, get_layer
 from mcusim.kernels.registry import FAMILY_MODULES, available_families, get_family
 
 SHOWN = ["board", "family", "kernel", "layer", "macs", "cycles", "macs_per_cycle",
@@ -57,13 +57,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    from mcusim._files import check_output
     from mcusim.kernels.bench import DEFAULT_BOARDS, run_bench  # pandas: only for this command
 
+    for name in args.layer or ():
+        get_layer(name)                       # an unknown name fails before any work
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        check_output(args.csv, "--csv file")
     frame = run_bench(args.board or DEFAULT_BOARDS, args.family, args.layer)
     if "macs_per_cycle" not in frame.columns and len(frame):
         frame.insert(6, "macs_per_cycle", frame["macs"] / frame["cycles"])
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.csv, index=False)
     if args.json:
         print_json(frame.to_dict(orient="records"))

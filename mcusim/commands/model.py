@@ -111,9 +111,12 @@ def _load_input(path: str | None, graph: Any) -> Any:
         return None
     import numpy as np
 
+    from mcusim._files import check_regular
+
+    check_regular(path, 1 << 30, ModelError, "input .npy file")
     try:
-        x = np.load(path)
-    except (OSError, ValueError) as exc:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise ModelError(f"cannot read the input: {exc}", file=path) from None
     t = graph.tensors[graph.inputs[0]]
     if x.dtype != np.int8:

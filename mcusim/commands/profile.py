@@ -17,6 +17,9 @@ from mcusim.commands._common import (add_board, add_call, board_columns, compari
 
 __all__ = ["register", "run"]
 
+#: File formats ``--plot`` writes (by extension, through matplotlib).
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``profile`` subcommand to ``subparsers``."""
@@ -47,7 +50,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--callgrind", metavar="FILE",
                    help="write a callgrind file (callgrind_annotate, KCachegrind)")
     p.add_argument("--csv", metavar="FILE", help="write the per-instruction table as CSV")
-    p.add_argument("--plot", metavar="FILE.png", help="save a chart of where cycles go")
+    p.add_argument("--plot", metavar="FILE.png", help="save a chart of where cycles go (.png, .svg or .pdf)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (board, core, clock_hz, cycles, instructions, "
                         "latency_us, latency_ms, stop_reason, return_value, functions, lines, "
@@ -94,6 +97,11 @@ def _exports(prof: Any, args: argparse.Namespace, suffix: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``mcusim profile``; returns the exit status."""
+    from mcusim._files import check_output
+
+    for option, suffixes in (("callgrind", ()), ("csv", ()), ("plot", PLOT_FORMATS)):
+        if getattr(args, option):   # checked before any work is done
+            check_output(getattr(args, option), f"--{option} file", suffixes)
     import_in_background("mcusim.profile")   # its tables need pandas; load it meanwhile
     top = args.top if args.top and args.top > 0 else None
     runs = [_profile(spec, args) for spec in args.board]

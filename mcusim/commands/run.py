@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from mcusim.commands._common import (add_board, add_call, board_columns, comparison,
-                                     format_table, parse_call_args, print_json, read_buffers)
+                                     format_table, limits, parse_call_args, print_json, read_buffers)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,9 +46,9 @@ def execute(args: argparse.Namespace, board: Any, *, elf: Any = None, counting: 
     if args.call:
         symbol, *tokens = args.call
         call_args, buffers = parse_call_args(machine, tokens, args.region)
-        result = machine.call(symbol, *call_args, budget=args.budget)
+        result = machine.call(symbol, *call_args, **limits(args))
     else:
-        result = machine.run(budget=args.budget)
+        result = machine.run(**limits(args))
     return machine, result, buffers
 
 

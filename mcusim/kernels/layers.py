@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mcusim.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -85,8 +87,10 @@ BUILTIN_LAYERS: tuple[Layer, ...] = CIFARNET + SQUEEZENET
 
 
 def get_layer(name: str) -> Layer:
-    """Return the built-in layer called ``name`` (raises ``KeyError`` listing the names)."""
+    """Return the built-in layer called ``name`` (raises :class:`~mcusim.errors.UnknownNameError`,
+    a ``KeyError``, listing the names)."""
     for layer in BUILTIN_LAYERS:
         if layer.name == name:
             return layer
-    raise KeyError(f"no built-in layer {name!r}; known: {', '.join(l.name for l in BUILTIN_LAYERS)}")
+    raise UnknownNameError(f"no built-in layer {name!r}",
+                           known=", ".join(l.name for l in BUILTIN_LAYERS))

@@ -93,6 +93,11 @@ class KernelRun:
     symbol: str = ""
 
 
+def _limit(budget: int | None) -> dict[str, int]:
+    """``budget=`` for :meth:`Machine.call` (``None``: the machine's default budget)."""
+    return {} if budget is None else {"budget": budget}
+
+
 def place_struct(machine: Any, words: Sequence[int], region: str = "ram") -> int:
     """Place a C struct of int32/pointer words (two's complement) and return its address."""
     arr = np.array([int(v) & 0xFFFFFFFF for v in words], dtype=np.uint32)
@@ -153,7 +158,7 @@ def _run_conv_like(machine: Any, symbol: str, size_symbol: str | None, x: np.nda
     ctx, buf, nbytes = _scratch(machine, need, scratch_override)
     oa = _out(machine, int(np.prod(out_shape)), output_bytes)
     r = machine.call(symbol, ctx, params, qa, in_dims, xa, f_dims, wa, ba, o_dims, oa,
-                     budget=budget)
+                     **_limit(budget))
     _check(symbol, r)
     out = machine.read(oa, int(np.prod(out_shape)), np.int8).reshape(out_shape).copy()
     used = machine.high_water(buf, nbytes, SCRATCH_FILL) if nbytes else 0
@@ -176,7 +181,7 @@ def run_conv_s8(machine: Any, x_hwc: np.ndarray, w_ohwi: np.ndarray, bias: np.nd
     scratch_bytes, output_bytes
         Override the allocated scratch / output sizes (tests of the error paths).
     budget
-        Instruction budget of the call.
+        Instruction budget of the call (``None``: the machine's).
 
     Returns
     -------
@@ -229,7 +234,7 @@ def run_fc_s8(machine: Any, x: np.ndarray, w: np.ndarray, bias: np.ndarray,
     xa = int(machine.place(np.ascontiguousarray(xb, dtype=np.int8), "ram", name="input"))
     oa = _out(machine, n * o, output_bytes)
     symbol = "mnn_fully_connected_s8"
-    r = machine.call(symbol, 0, pa, qa, in_dims, xa, f_dims, wa, ba, o_dims, oa, budget=budget)
+    r = machine.call(symbol, 0, pa, qa, in_dims, xa, f_dims, wa, ba, o_dims, oa, **_limit(budget))
     _check(symbol, r)
     out = machine.read(oa, n * o, np.int8).reshape(n, o).copy()
     return KernelRun(out if x.ndim == 2 else out[0], r, 0, 0, wbytes, symbol)
@@ -247,11 +252,11 @@ def _run_pool(machine: Any, symbol: str, size_symbol: str | None, x: np.ndarray,
     oa = _out(machine, oh * ow * c, output_bytes)
     need, buf, nbytes = 0, 0, 0
     if size_symbol is None:
-        r = machine.call(symbol, pa, in_dims, xa, o_dims, oa, budget=budget)
+        r = machine.call(symbol, pa, in_dims, xa, o_dims, oa, **_limit(budget))
     else:
         need = machine.call(size_symbol, o_dims).return_value
         ctx, buf, nbytes = _scratch(machine, need, None)
-        r = machine.call(symbol, ctx, pa, in_dims, xa, o_dims, oa, budget=budget)
+        r = machine.call(symbol, ctx, pa, in_dims, xa, o_dims, oa, **_limit(budget))
     _check(symbol, r)
     out = machine.read(oa, oh * ow * c, np.int8).reshape(oh, ow, c).copy()
     used = machine.high_water(buf, nbytes, SCRATCH_FILL) if nbytes else 0
@@ -282,7 +287,7 @@ def run_add_s8(machine: Any, a: np.ndarray, b: np.ndarray, params: AddParams, *,
     a2 = int(machine.place(np.ascontiguousarray(b, dtype=np.int8), "ram", name="input2"))
     oa = _out(machine, a.size, output_bytes)
     symbol = "mnn_elementwise_add_s8"
-    r = machine.call(symbol, pa, a1, a2, oa, a.size, budget=budget)
+    r = machine.call(symbol, pa, a1, a2, oa, a.size, **_limit(budget))
     _check(symbol, r)
     out = machine.read(oa, a.size, np.int8).reshape(a.shape).copy()
     return KernelRun(out, r, 0, 0, 0, symbol)

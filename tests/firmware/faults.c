@@ -65,3 +65,51 @@ int main(void)
     sink = 7;
     return 3;
 }
+
+void sleep_wfi(void)
+{
+    __asm__ volatile("wfi");
+}
+
+void sleep_wfe(void)
+{
+    __asm__ volatile("wfe");
+}
+
+void jump_to(uint32_t address)
+{
+    ((void (*)(void))address)();
+}
+
+void bad_return(void)
+{
+    /* return through a corrupted link register */
+    __asm__ volatile("ldr lr, =0x60000001\n\tbx lr");
+}
+
+uint64_t load64(const uint64_t *p)
+{
+    uint64_t v;
+    __asm__ volatile("ldrd %Q0, %R0, [%1]" : "=r"(v) : "r"(p));
+    return v;
+}
+
+uint32_t load_multiple(const uint32_t *p)
+{
+    uint32_t a, b;
+    __asm__ volatile("ldm %2, {%0, %1}" : "=l"(a), "=l"(b) : "l"(p));
+    return a + b;
+}
+
+uint32_t divide(uint32_t a, uint32_t b, uint32_t trap)
+{
+    volatile uint32_t *ccr = (volatile uint32_t *)0xE000ED14u;  /* SCB->CCR */
+    if (trap) {
+        *ccr |= 1u << 4;   /* DIV_0_TRP */
+    } else {
+        *ccr &= ~(1u << 4);
+    }
+    uint32_t q;
+    __asm__ volatile("udiv %0, %1, %2" : "=r"(q) : "r"(a), "r"(b));
+    return q;
+}
