@@ -45,14 +45,14 @@ static inline void stop(u64 *st, void *uc, u64 why)
  * since a line is held by at most one way. */
 static inline int cache_access(u64 *st, u64 base, u64 line)
 {
-    u64 sets = st[base];
+    u64 sets = st[base + C_SETS];
     if (sets == 0)
         return 0;
-    u64 ways = st[base + 1];
+    u64 ways = st[base + C_WAYS];
     u64 tick = ++st[H_TICK];
-    u64 row = st[base + 4] + (line % sets) * ways * 2;
+    u64 row = st[base + C_TAGS] + (line % sets) * ways * 2;
     u64 key = line + 1;
-    u64 *pred = st + st[base + CACHE_PRED] + (line & (PRED_ENTRIES - 1));
+    u64 *pred = st + st[base + C_PRED] + (line & (PRED_ENTRIES - 1));
     u64 w = *pred;
     if (w < ways && st[row + 2 * w] == key) {
         st[row + 2 * w + 1] = tick;
@@ -77,22 +77,39 @@ static inline int cache_access(u64 *st, u64 base, u64 line)
     return 0;
 }
 
-/* An access through a cache with optional next-line prefetch; 1 on a miss.  A line equal to
- * one of the two most recently touched lines is a hit without a lookup (loops re-fetch the
- * same lines; only the order of those two lines in the LRU stack is then approximate). */
+/* One access to `line` through the cache model at st[base..]; 1 on a miss.  In order: the
+ * current-line buffer (descriptors with C_FLAGS bit 1: re-reading the line read last hits,
+ * as the Flash interface keeps the line it read), the cache array (one of its two most
+ * recently touched lines hits without a lookup -- loops re-fetch the same lines; only the
+ * order of those two lines in the LRU stack is then approximate), the one-line prefetch
+ * buffer (C_FLAGS bit 0: holds the line after the one read last).  A miss, or a hit in the
+ * prefetch buffer, allocates the line in the array. */
 static inline int fetch(u64 *st, u64 base, u64 line)
 {
-    u64 key = line + 1;
-    if (key == st[base + 5] || key == st[base + 6])
+    u64 key = line + 1, flags = st[base + C_FLAGS];
+    if ((flags & 2) && key == st[base + C_CUR])
         return 0;
-    int hit = cache_access(st, base, line);
-    st[base + 6] = st[base + 5];
-    st[base + 5] = key;
-    if (st[base + 3]) {
-        cache_access(st, base, line + 1);
-        st[base + 6] = key + 1;
+    int hit = 0;
+    if (st[base + C_SETS]) {
+        if (key == st[base + C_MRU1] || key == st[base + C_MRU2]) {
+            hit = 1;
+        } else {
+            hit = cache_access(st, base, line);
+            st[base + C_MRU2] = st[base + C_MRU1];
+            st[base + C_MRU1] = key;
+        }
     }
+    if (!hit && (flags & 1) && key == st[base + C_PBUF])
+        hit = 1;
+    st[base + C_CUR] = key;
+    if (flags & 1)
+        st[base + C_PBUF] = key + 1;
     return !hit;
+}
+
+static inline u64 cache_base(u64 index)
+{
+    return H_CACHES + CACHE_WORDS * index;
 }
 
 static inline unsigned halfword(const uint8_t *p, u64 pos)
@@ -129,12 +146,15 @@ static u64 count_thumb(const u64 *scratch, u64 nbytes, u64 *lowers)
     return n;
 }
 
-static int in_wait_range(const u64 *st, u64 addr)
+/* State index of the costed range holding `addr`, 0 when none does. */
+static u64 range_row(const u64 *st, u64 addr)
 {
     u64 n = st[H_NRANGES];
-    for (u64 i = 0; i < n; i++)
-        if (st[H_RANGES + 2 * i] <= addr && addr < st[H_RANGES + 2 * i + 1])
-            return 1;
+    for (u64 i = 0; i < n; i++) {
+        u64 row = H_RANGES + RANGE_WORDS * i;
+        if (st[row] <= addr && addr < st[row + 1])
+            return row;
+    }
     return 0;
 }
 
@@ -143,12 +163,13 @@ static int in_wait_range(const u64 *st, u64 addr)
  * with the same MRU pair, so a further pass would hit everywhere and only renew LRU stamps
  * without changing their order.  Holds when the block's lines (plus a prefetched one) fit
  * the cache without evicting each other. */
-static u64 fetch_skippable(const u64 *st, u64 address, uint32_t size)
+static u64 fetch_skippable(const u64 *st, u64 rrow, u64 address, uint32_t size)
 {
-    u64 sets = st[H_ICACHE], ways = st[H_ICACHE + 1];
+    u64 base = cache_base(st[rrow + 2]);
+    u64 sets = st[base + C_SETS], ways = st[base + C_WAYS];
     if (sets == 0)
         return 0;
-    u64 lshift = st[H_ICACHE + 2];
+    u64 lshift = st[base + C_SHIFT];
     u64 lines = ((address + size - 1) >> lshift) - (address >> lshift) + 2;
     return (lines + sets - 1) / sets <= ways;
 }
@@ -169,8 +190,11 @@ static NOINLINE int64_t block_slot(u64 *st, void *uc, u64 address, uint32_t size
             row[B_KEY] = key;
             row[B_SIZE] = size;
             row[B_NINSTR] = count_thumb(scratch, nbytes, &row[B_LOWERS]);
-            if (in_wait_range(st, address))
-                row[B_FETCH] = 1 + fetch_skippable(st, address, size);
+            u64 rrow = range_row(st, address);
+            if (rrow) {
+                row[B_RANGE] = rrow;
+                row[B_FETCH] = 1 + fetch_skippable(st, rrow, address, size);
+            }
             return (int64_t)h;
         }
     }
@@ -195,13 +219,29 @@ static NOINLINE u64 edge_row(u64 *st, u64 prev, u64 slot)
     return 0;
 }
 
+/* Instruction fetch of the block's lines through its range's I-side model; each missed
+ * line costs the range's fetch cycles (the Flash wait states). */
 static NOINLINE void fetch_lines(u64 *st, u64 *row, u64 address, uint32_t size)
 {
-    u64 lshift = st[H_ICACHE] ? st[H_ICACHE + 2] : 4;
+    u64 rrow = row[B_RANGE], base = cache_base(st[rrow + 2]);
+    u64 lshift = st[base + C_SHIFT];
     u64 line = address >> lshift, last = (address + size - 1) >> lshift, misses = 0;
     for (; line <= last; line++)
-        misses += (u64)fetch(st, H_ICACHE, line);
-    row[B_IMISS] += misses;
+        misses += (u64)fetch(st, base, line);
+    if (misses) {
+        row[B_IMISS] += misses;
+        row[B_ISTALL] += misses * st[rrow + 4];
+    }
+}
+
+/* Branch outcome changes: `row` went to successor `slot` this time. */
+static inline void note_successor(u64 *row, u64 slot)
+{
+    if (row[B_LAST_SUCC] != slot + 1) {
+        if (row[B_LAST_SUCC])
+            row[B_SWITCHES]++;
+        row[B_LAST_SUCC] = slot + 1;
+    }
 }
 
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
@@ -250,6 +290,7 @@ static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
             }
         }
         st[H_RUN_EDGE] = row[B_SELF];
+        note_successor(row, st[H_CUR]);
     }
     int skippable = row[B_FETCH] == 2 && size == row[B_SIZE];
     int fetch_now = row[B_FETCH] && !(run && skippable);
@@ -332,6 +373,8 @@ static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
     }
 
     /* Edge from the previous block. */
+    if (prev)
+        note_successor(st + boff + (prev - 1) * BLOCK_FIELDS, slot);
     if (prev == 0) {
         if (st[H_ENTRY] == 0)
             st[H_ENTRY] = key;
@@ -373,14 +416,24 @@ void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
     block_slow(st, uc, address, size);
 }
 
-/* A data read of wait-state memory, charged to the current block, through the D-cache. */
-static inline void data_read(u64 *st, u64 address)
+/* A data access to costed memory, charged to the current block through its range's
+ * D-side model: a load that misses costs the range's data-miss cycles; a store allocates
+ * the line (write-back, write-allocate) without a charge (the store buffer hides it). */
+static inline void data_access(u64 *st, u64 address, int load)
 {
+    u64 rrow = range_row(st, address);
+    if (!rrow)
+        return;
+    u64 base = cache_base(st[rrow + 3]);
     u64 *row = st + st[H_BLOCKS_OFF] + st[H_CUR] * BLOCK_FIELDS;
-    row[B_DREADS]++;
-    u64 lshift = st[H_DCACHE] ? st[H_DCACHE + 2] : 4;
-    if (fetch(st, H_DCACHE, address >> lshift))
-        row[B_DMISS]++;
+    int miss = fetch(st, base, address >> st[base + C_SHIFT]);
+    if (load) {
+        row[B_DREADS]++;
+        if (miss) {
+            row[B_DMISS]++;
+            row[B_DSTALL] += st[rrow + 5];
+        }
+    }
 }
 
 /* MMIO callbacks for the data part of Flash.  `desc` is a small uint64_t array:
@@ -394,7 +447,7 @@ u64 mmio_read(void *uc, u64 offset, unsigned size, void *user_data)
     (void)uc;
     for (unsigned i = 0; i < size; i++)
         value |= (u64)host[i] << (8 * i);
-    data_read(st, desc[2] + offset);
+    data_access(st, desc[2] + offset, 1);
     return value;
 }
 
@@ -438,4 +491,67 @@ void trap_hook(void *uc, u64 address, uint32_t size, void *user_data)
         report[2] = value;
     }
     ((stop_fn)(uintptr_t)d[3])(uc);
+}
+
+/* MMIO callbacks for RAM behind a data cache (the M7's SRAM1/SRAM2): plain reads and writes
+ * of the host bytes, plus the D-cache model.  `desc` as for the Flash callbacks. */
+u64 ram_read(void *uc, u64 offset, unsigned size, void *user_data)
+{
+    const u64 *desc = (const u64 *)user_data;
+    u64 *st = (u64 *)(uintptr_t)desc[0];
+    const uint8_t *host = (const uint8_t *)(uintptr_t)(desc[1] + offset);
+    u64 value = 0;
+    (void)uc;
+    for (unsigned i = 0; i < size; i++)
+        value |= (u64)host[i] << (8 * i);
+    data_access(st, desc[2] + offset, 1);
+    return value;
+}
+
+void ram_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
+{
+    const u64 *desc = (const u64 *)user_data;
+    u64 *st = (u64 *)(uintptr_t)desc[0];
+    uint8_t *host = (uint8_t *)(uintptr_t)(desc[1] + offset);
+    (void)uc;
+    for (unsigned i = 0; i < size; i++)
+        host[i] = (uint8_t)(value >> (8 * i));
+    data_access(st, desc[2] + offset, 0);
+}
+
+/* Significant bits of the 32-bit `v` (of its magnitude when `is_signed`). */
+static inline u64 magnitude_bits(u64 v, u64 is_signed)
+{
+    uint32_t x = (uint32_t)v;
+    if (is_signed && (x >> 31))
+        x = (uint32_t)(0u - x);
+    return x ? 32 - (u64)__builtin_clz(x) : 0;
+}
+
+/* UC_HOOK_CODE callback registered on the address of one SDIV/UDIV: it runs before the
+ * division and adds its operand-dependent cycles to the current block.  `desc`: [state
+ * address, register id of the dividend, of the divisor, signed].  Cycles grow linearly with
+ * the quotient bits clz(|divisor|) - clz(|dividend|) + 1 from H_DIV_MIN (none, or a
+ * divisor of 0) to H_DIV_MAX (32), rounded up (mcusim.native.division_cycles). */
+void division_hook(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    const u64 *desc = (const u64 *)user_data;
+    u64 *st = (u64 *)(uintptr_t)desc[0];
+    u64 fastest = st[H_DIV_MIN];
+    (void)address;
+    (void)size;
+    if (!fastest || !st[H_FN_REG])
+        return;
+    st[H_DIV_A] = st[H_DIV_B] = 0;
+    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)desc[1], &st[H_DIV_A]);
+    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)desc[2], &st[H_DIV_B]);
+    u64 bits_b = magnitude_bits(st[H_DIV_B], desc[3]), cycles = fastest;
+    if (bits_b) {
+        u64 bits_a = magnitude_bits(st[H_DIV_A], desc[3]);
+        u64 q = bits_a >= bits_b ? bits_a - bits_b + 1 : 0;
+        cycles = fastest + ((st[H_DIV_MAX] - fastest) * q + 31) / 32;
+    }
+    u64 *row = st + st[H_BLOCKS_OFF] + st[H_CUR] * BLOCK_FIELDS;
+    row[B_DIVCYC] += cycles;
+    row[B_DIVN]++;
 }

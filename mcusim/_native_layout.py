@@ -22,15 +22,6 @@ H_SCRATCH = 12        # offset of the scratch area (code bytes)
 H_BLOCKS_OFF = 13     # offset of the block table
 H_EDGES_OFF = 14      # offset of the edge table
 H_NRANGES = 15        # number of wait-state ranges
-# cache descriptors: [sets, ways, line_shift, prefetch, tags_off, mru1, mru2, pred_off] for
-# icache (16..23) and dcache (24..31); sets == 0 means no cache (every access to a wait-state
-# range misses)
-H_ICACHE = 16
-H_DCACHE = 24
-CACHE_PRED = 7        # descriptor field: offset of the way-predictor table
-PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
-H_RANGES = 32         # up to 8 (lo, hi) pairs of wait-state address ranges: 32..47
-MAX_WAIT_RANGES = 8
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
 H_SP_REGID = 50       # Unicorn's register id of SP
@@ -43,11 +34,44 @@ H_LAST_ROW = 56       # state index of the current block's row
 H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
 H_FAST_KEY = 58       # (size << 33 | address + 1) of a block whose repeats only count, 0 = none
 H_RUN_LIMIT = 59      # H_RUN at which the instruction budget is reached
-HEADER = 64
+H_DIV_MIN = 60        # cycles of a division with no quotient bits (0: no operand-timed division)
+H_DIV_MAX = 61        # cycles of a division with 32 quotient bits
+H_DIV_A = 62          # uc_reg_read writes the dividend here
+H_DIV_B = 63          # ... and the divisor here
+# Cache descriptors, CACHE_WORDS each, from H_CACHES (fields C_*); sets == 0: no cache array
+# (disabled or absent), only the line buffers act.
+H_CACHES = 64
+CACHE_WORDS = 12
+MAX_CACHES = 16
+C_SETS = 0            # number of sets (0: no array)
+C_WAYS = 1
+C_SHIFT = 2           # log2(line bytes)
+C_FLAGS = 3           # bit 0: one-line prefetch buffer; bit 1: current-line buffer
+C_TAGS = 4            # offset of the tag/LRU-stamp array
+C_MRU1 = 5            # the two most recently touched lines + 1
+C_MRU2 = 6
+C_PRED = 7            # offset of the way-predictor table
+C_CUR = 8             # line + 1 read last (current-line buffer)
+C_PBUF = 9            # line + 1 in the prefetch buffer
+PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
+# Costed memory ranges, RANGE_WORDS each, from H_RANGES: [lo, hi, icache descriptor index,
+# dcache descriptor index, cycles per instruction-line miss, cycles per data-line miss].
+H_RANGES = H_CACHES + MAX_CACHES * CACHE_WORDS
+RANGE_WORDS = 6
+MAX_WAIT_RANGES = 8
+HEADER = H_RANGES + MAX_WAIT_RANGES * RANGE_WORDS
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
-BLOCK_FIELDS = 16     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,
-                      # 2 x successor memo (key, slot+1, edge row), fetch mode, self-edge row
+BLOCK_FIELDS = 24     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,
+                      # 2 x successor memo (key, slot+1, edge row), fetch mode, self-edge row,
+                      # then the B_* fields below
+B_ISTALL = 16         # cycles of the block's instruction-line misses
+B_DSTALL = 17         # cycles of the data-line misses charged to the block
+B_DIVCYC = 18         # cycles of its operand-timed divisions
+B_DIVN = 19           # divisions executed
+B_LAST_SUCC = 20      # slot + 1 of the block executed after it last time
+B_SWITCHES = 21       # times that successor changed
+B_RANGE = 22          # state index of the costed range holding the block (0: none)
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
 
 STOP_BUDGET = 1

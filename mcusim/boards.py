@@ -93,7 +93,11 @@ class MemoryRegion:
     start, size
         Address range ``[start, start + size)``.
     wait_states
-        Extra cycles per access that misses the caches in front of it.
+        Flash wait states: extra cycles per access that misses the caches in front of it.
+    miss_cycles
+        Cycles a line miss of the caches in front of this region costs, when that is not
+        the wait states: for RAM behind a data cache (the Cortex-M7's SRAM1/SRAM2 on AXI) the
+        line fill over the bus; ``None``: the wait states (see :attr:`line_miss_cycles`).
     icache, dcache
         Names of the caches on the instruction-fetch and data streams for this region.
     alias_of
@@ -110,6 +114,7 @@ class MemoryRegion:
     start: int
     size: int
     wait_states: int = 0
+    miss_cycles: int | None = None
     icache: str = ""
     dcache: str = ""
     alias_of: str = ""
@@ -123,6 +128,11 @@ class MemoryRegion:
 
     def contains(self, address: int) -> bool:
         return self.start <= address < self.end
+
+    @property
+    def line_miss_cycles(self) -> int:
+        """Cycles charged per cache-line miss in this region (0: accesses are not costed)."""
+        return self.wait_states if self.miss_cycles is None else self.miss_cycles
 
 
 @dataclass(frozen=True)
@@ -372,12 +382,14 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
     regions: list[MemoryRegion] = []
     for i, rtable in enumerate(region_tables):
         f = _Fields(rtable, path, f"regions[{i}]")
-        f.unknown({"name", "kind", "start", "size", "wait_states", "icache", "dcache",
-                   "alias_of", "cpu_only", "source"})
+        f.unknown({"name", "kind", "start", "size", "wait_states", "miss_cycles", "icache",
+                   "dcache", "alias_of", "cpu_only", "source"})
         region = MemoryRegion(
             name=f.name("name", _REGION_NAME_RE, "region name"), kind=f.get("kind", str),
             start=f.get("start", int), size=f.bounded_size("size", MAX_REGION_BYTES),
             wait_states=f.int_in("wait_states", 0, MAX_WAIT_STATES, 0),
+            miss_cycles=f.int_in("miss_cycles", 0, MAX_WAIT_STATES, None)
+            if "miss_cycles" in f.table else None,
             icache=f.get("icache", str, ""), dcache=f.get("dcache", str, ""),
             alias_of=f.get("alias_of", str, ""), cpu_only=f.get("cpu_only", bool, False),
             source=f.get("source", str, ""))
@@ -406,10 +418,16 @@ def _parse_board(raw: dict[str, Any], path: Path) -> Board:
                                    file=str(path), field=f"regions[{i}].size")
     if sum(r.size for r in regions if not r.alias_of) > MAX_MAPPED_BYTES:
         raise top.error("regions", f"the memories add up to more than {MAX_MAPPED_BYTES} bytes")
-    waits = [r.name for r in regions if r.wait_states > 0]
+    waits = [r.name for r in regions if r.line_miss_cycles > 0]
     if len(waits) > MAX_WAIT_RANGES:
         raise top.error("regions", f"at most {MAX_WAIT_RANGES} regions may have wait states "
-                                   f"(the cache model's limit), got {len(waits)}: {', '.join(waits)}")
+                                   f"or miss cycles (the cache model's limit), got "
+                                   f"{len(waits)}: {', '.join(waits)}")
+    for i, region in enumerate(regions):
+        if region.miss_cycles and region.kind == "ram" and not region.dcache:
+            raise ProfileError("malformed board profile: miss_cycles on RAM needs the data "
+                               "cache it is the line fill of (dcache)", file=str(path),
+                               field=f"regions[{i}].miss_cycles")
     ordered = sorted(regions, key=lambda r: r.start)
     for a, b in zip(ordered, ordered[1:]):
         if b.start < a.end:

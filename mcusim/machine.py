@@ -244,6 +244,7 @@ class Machine:
         if counting:
             self._install_hooks(cyccnt)
             self._install_traps(check_alignment)
+            self._install_division_hooks()
 
     # -- set-up -------------------------------------------------------------------------
     def _code_bytes(self, flash: MemoryRegion) -> int:
@@ -260,7 +261,7 @@ class Machine:
     def _map_flash(self, spec: MemoryRegion, mem: np.ndarray, code: int) -> None:
         """Code part as plain read-only memory; with counting, the data part as MMIO whose
         native callbacks model the data cache and catch stores."""
-        if self._state is None or spec.wait_states == 0 or code >= spec.size:
+        if self._state is None or spec.line_miss_cycles == 0 or code >= spec.size:
             self.engine.map(spec.start, mem, writable=False)
             return
         if code:
@@ -285,7 +286,13 @@ class Machine:
             gmem = _aligned_buffer(group[-1].end - group[0].start)
             for spec in group:
                 mem = gmem[spec.start - group[0].start:spec.end - group[0].start]
-                self.engine.map(spec.start, mem, writable=True)
+                if self._cached_ram(spec):
+                    assert self._state is not None
+                    ram_read, ram_write, _ = native.model_hook_addresses()
+                    desc = native.mmio_descriptor(self._state, mem, spec.start)
+                    self.engine.map_mmio(spec.start, spec.size, ram_read, ram_write, desc)
+                else:
+                    self.engine.map(spec.start, mem, writable=True)
                 self._regions[spec.name] = _Region(spec, mem, spec.start, group_mem=gmem,
                                                    group_start=group[0].start)
         for spec in self.board.regions:
@@ -391,17 +398,83 @@ class Machine:
 
     def _new_state(self) -> np.ndarray:
         fn_stop, fn_read = self.engine.native_functions()
-        wait = [(r.start, r.end) for r in self.board.regions if r.wait_states > 0]
-        icache = dcache = None
-        for r in self.board.regions:
-            if r.wait_states > 0:
-                icache = icache or self._geometry(r.icache)
-                dcache = dcache or self._geometry(r.dcache)
+        ranges, caches = self._cost_model()
         # At most one block starts per halfword of code; size the tables from the image.
         code_bytes = sum(sec.size for sec in self.image.sections if sec.executable)
-        return native.new_state(code_bytes=max(code_bytes, 16 * 1024), budget=self.budget or 0,
-                                fn_stop=fn_stop, fn_read=fn_read, wait_ranges=wait,
-                                icache=icache, dcache=dcache)
+        state = native.new_state(code_bytes=max(code_bytes, 16 * 1024),
+                                 budget=self.budget or 0, fn_stop=fn_stop, fn_read=fn_read,
+                                 ranges=ranges, caches=caches)
+        div = self._division_timing()
+        if div is not None:
+            native.set_division_timing(state, *div)
+        return state
+
+    def _cost_model(self) -> tuple[list[native.CostedRange], list[native.CacheGeometry]]:
+        """The costed memory ranges of the board and the cache models in front of them.
+
+        Each region with a miss cost gets its own instruction- and data-stream caches from
+        the profile (the F746's ITCM Flash view the ART, its AXI view the L1 caches); a
+        cache named by several regions on the same stream is one model (the L1 D-cache in
+        front of AXI Flash and SRAM).  A region without a cache on a stream gets an empty
+        model (only the Flash interface's line buffers act).
+        """
+        caches: list[native.CacheGeometry] = []
+        index: dict[tuple[str, str], int] = {}
+        ranges: list[native.CostedRange] = []
+
+        def model(stream: str, name: str, region: MemoryRegion) -> int:
+            key = (stream, name or f"-{region.name}")
+            if key not in index:
+                cache = self.board.caches.get(name) if name else None
+                buffered = stream == "i" and region.kind == "flash"
+                if cache is None:
+                    geom = native.CacheGeometry(1, 16, 1, enabled=False, line_buffer=buffered)
+                else:
+                    geom = native.CacheGeometry(cache.lines, cache.line_bytes, cache.ways,
+                                                cache.prefetch and stream == "i",
+                                                cache.enabled, buffered)
+                index[key] = len(caches)
+                caches.append(geom)
+            return index[key]
+
+        for r in self.board.regions:
+            cost = r.line_miss_cycles
+            if cost > 0:
+                ranges.append(native.CostedRange(r.start, r.end, model("i", r.icache, r),
+                                                 model("d", r.dcache, r), r.wait_states,
+                                                 cost))
+        return ranges, caches
+
+    def _division_timing(self) -> tuple[int, int] | None:
+        """``(fastest, slowest)`` cycles of an operand-timed division from the core table
+        (``rules.div_fastest`` / ``rules.div_slowest``), or None without those rules."""
+        from mcusim.timing import get_core_model
+
+        rules = get_core_model(self.board.core).table.rules
+        if "div_fastest" not in rules or "div_slowest" not in rules:
+            return None
+        return int(rules["div_fastest"]), int(rules["div_slowest"])
+
+    def _cached_ram(self, spec: MemoryRegion) -> bool:
+        """RAM whose data accesses go through a D-cache model (mapped as native MMIO)."""
+        return (self._state is not None and spec.kind == "ram" and bool(spec.dcache)
+                and spec.line_miss_cycles > 0)
+
+    def _install_division_hooks(self) -> None:
+        """One native code hook on each SDIV/UDIV (the sites :func:`mcusim.traps.find_sites`
+        decodes), timing the division from its two operands."""
+        assert self._state is not None
+        if not self._state[native.H_DIV_MIN]:
+            return
+        _, _, div_hook = native.model_hook_addresses()
+        for site in traps.find_sites(self.image, alignment=False, division=True):
+            name, ops = site.text.split(None, 1)
+            dividend = ops.split(",")[1].strip()
+            dividend = traps.ALIASES.get(dividend, dividend)
+            desc = native.division_descriptor(self._state, self.engine.reg_id(dividend),
+                                              self.engine.reg_id(site.reg),
+                                              name.startswith("sdiv"))
+            self.engine.add_native_code_hook(div_hook, desc, site.address)
 
     def _uses_dwt(self) -> bool:
         """Whether the image holds the address of DWT CTRL/CYCCNT (a literal or constant)."""
@@ -453,12 +526,6 @@ class Machine:
 
     def _on_cyccnt_write(self, _address: int, value: int) -> None:
         self._cyccnt_offset = (value - self.cycles_so_far()) & 0xFFFF_FFFF
-
-    def _geometry(self, name: str) -> native.CacheGeometry | None:
-        cache = self.board.caches.get(name) if name else None
-        if cache is None or not cache.enabled:
-            return None
-        return native.CacheGeometry(cache.lines, cache.line_bytes, cache.ways, cache.prefetch)
 
     # -- memory access ------------------------------------------------------------------
     def _view(self, address: int, size: int) -> np.ndarray:

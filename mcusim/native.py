@@ -25,7 +25,18 @@ state array (the ``user_data`` pointer) and never call back into Python:
   weights), because a Unicorn memory hook -- even a native one on a small range -- sends
   every load of the whole program through Unicorn's slow path, while an MMIO mapping slows
   only the loads that go there.  Literal pools inside ``.text`` stay in the fast mapping and
-  are costed by the core model (treated as data-cache hits);
+  are costed by the core model (treated as data-cache hits).  RAM behind a data cache (the
+  Cortex-M7's SRAM1/SRAM2 on AXI) is mapped the same way when the board gives it a miss
+  cost, so its loads and stores run the D-cache model while TCM and uncached RAM keep
+  Unicorn's fast path.  Each costed range has its own caches (ITCM Flash: the ART; AXI
+  Flash: the L1 caches), a current-line buffer and a prefetch buffer where the profile has
+  them, and its own miss costs; the cycles are summed per block (``istall``, ``dstall``);
+* operand-timed division: a ``UC_HOOK_CODE`` callback registered on the address of each
+  SDIV/UDIV only (Unicorn instruments just those instructions) reads the two operands and
+  adds the early-terminating divider's cycles to the block (``divcyc``, ``divn``);
+* branch outcome changes: per block the successor it went to last time and how often that
+  successor changed (``switches``), from which the M7 model estimates a dynamic predictor's
+  mispredictions;
 * the instruction budget: when the executed instructions reach it the hook calls
   ``uc_emu_stop``;
 * the lowest stack pointer: at first sight each block is marked when it holds an instruction
@@ -60,8 +71,10 @@ import numpy as np
 from mcusim import _native_layout
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_RUN, H_INSNS, H_BUDGET, H_PREV, H_CUR, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
-    H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES, H_ICACHE,
-    H_DCACHE, CACHE_PRED, PRED_ENTRIES, H_RANGES, MAX_WAIT_RANGES, H_FAULT_ADDR, H_FN_REG,
+    H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
+    H_CACHES, CACHE_WORDS, MAX_CACHES, C_SETS, C_WAYS, C_SHIFT, C_FLAGS, C_TAGS, C_MRU1,
+    C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
+    H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
     H_RUN_EDGE, H_FAST_KEY, H_RUN_LIMIT, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
@@ -69,7 +82,8 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
 
 BLOCK_DTYPE = np.dtype([
     ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
-    ("imiss", "<u8"), ("dreads", "<u8"), ("dmiss", "<u8"),
+    ("imiss", "<u8"), ("dreads", "<u8"), ("dmiss", "<u8"), ("istall", "<u8"),
+    ("dstall", "<u8"), ("divcyc", "<u8"), ("divn", "<u8"), ("switches", "<u8"),
 ])
 EDGE_DTYPE = np.dtype([("src", "<u4"), ("dst", "<u4"), ("count", "<u8")])
 
@@ -83,21 +97,53 @@ class CacheGeometry:
     lines
         Number of lines in the whole cache.
     line_bytes
-        Line size in bytes (a power of two).
+        Line size in bytes (a power of two): the unit of a miss.
     ways
         Associativity (``ways == lines`` is fully associative).
     prefetch
-        Sequential next-line prefetch on every access (the ART prefetch buffer).
+        A one-line sequential prefetch buffer (the STM32 ART prefetch): after an access to
+        line ``L`` the next access to ``L + 1`` hits, with or without the cache array.
+    enabled
+        False: no cache array (every line that is not in the current-line or prefetch buffer
+        misses).
+    line_buffer
+        The memory interface keeps the line it read last, so re-reading it hits (the Flash
+        interface's current instruction line); used on the instruction stream.
     """
 
     lines: int
     line_bytes: int
     ways: int
     prefetch: bool = False
+    enabled: bool = True
+    line_buffer: bool = False
 
     @property
     def sets(self) -> int:
-        return max(1, self.lines // self.ways)
+        return max(1, self.lines // self.ways) if self.enabled else 0
+
+
+@dataclass(frozen=True)
+class CostedRange:
+    """A memory range whose accesses go through cache models and cost cycles on a miss.
+
+    Parameters
+    ----------
+    lo, hi
+        Address range ``[lo, hi)``.
+    icache, dcache
+        Indices into the ``caches`` list of :func:`new_state` for the instruction and data
+        streams of this range.
+    fetch_cycles, data_cycles
+        Cycles charged per instruction-line miss and per data-line miss.
+    """
+
+    lo: int
+    hi: int
+    icache: int
+    dcache: int
+    fetch_cycles: int
+    data_cycles: int
 
 
 @dataclass(frozen=True)
@@ -142,9 +188,8 @@ def _pow2_at_least(n: int) -> int:
 
 
 def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
-              wait_ranges: Sequence[tuple[int, int]] = (),
-              icache: CacheGeometry | None = None,
-              dcache: CacheGeometry | None = None) -> np.ndarray:
+              ranges: Sequence[CostedRange] = (),
+              caches: Sequence[CacheGeometry] = ()) -> np.ndarray:
     """Allocate and initialise the state array for one run.
 
     Parameters
@@ -156,29 +201,35 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
         Instruction budget (0 for none).
     fn_stop, fn_read
         C addresses of ``uc_emu_stop`` and ``uc_mem_read``.
-    wait_ranges
-        ``(lo, hi)`` address ranges (``hi`` exclusive) of memory with wait states, whose
-        instruction fetches and data reads go through the cache models.
-    icache, dcache
-        Cache geometries (``None``: no cache, every access to a wait-state range misses).
+    ranges
+        Memory ranges whose instruction fetches and data reads go through the cache models
+        (at most :data:`MAX_WAIT_RANGES`).
+    caches
+        The cache models the ranges refer to (at most :data:`MAX_CACHES`); one model shared
+        by two ranges is one cache (e.g. the L1 D-cache in front of Flash and SRAM).
 
     Returns
     -------
     numpy.ndarray
         The ``uint64`` state array to pass as the hooks' ``user_data``.
     """
-    if len(wait_ranges) > MAX_WAIT_RANGES:
-        raise ValueError(f"at most {MAX_WAIT_RANGES} wait-state ranges")
+    if len(ranges) > MAX_WAIT_RANGES:
+        raise ValueError(f"at most {MAX_WAIT_RANGES} costed memory ranges")
+    if len(caches) > MAX_CACHES:
+        raise ValueError(f"at most {MAX_CACHES} cache models")
     tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
     ecap = 2 * tcap
-    caches = []
-    for geom in (icache, dcache):
-        caches.append(0 if geom is None else geom.sets * geom.ways * 2 + PRED_ENTRIES)
     blocks_off = HEADER + SCRATCH_WORDS
     edges_off = blocks_off + tcap * BLOCK_FIELDS
-    itags = edges_off + ecap * EDGE_FIELDS
-    dtags = itags + caches[0]
-    state = np.zeros(dtags + caches[1], dtype=np.uint64)
+    end = edges_off + ecap * EDGE_FIELDS
+    offsets = []
+    for geom in caches:
+        if geom.line_bytes & (geom.line_bytes - 1):
+            raise ValueError("cache line size must be a power of two")
+        offsets.append(end)
+        if geom.sets:
+            end += geom.sets * geom.ways * 2 + PRED_ENTRIES
+    state = np.zeros(end, dtype=np.uint64)
     state[H_BUDGET] = budget
     state[H_MIN_SP] = 1 << 32
     state[H_TCAP] = tcap
@@ -188,21 +239,61 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     state[H_SCRATCH] = HEADER
     state[H_BLOCKS_OFF] = blocks_off
     state[H_EDGES_OFF] = edges_off
-    state[H_NRANGES] = len(wait_ranges)
-    for i, (lo, hi) in enumerate(wait_ranges):
-        state[H_RANGES + 2 * i] = lo
-        state[H_RANGES + 2 * i + 1] = hi
-    for base, geom, off in ((H_ICACHE, icache, itags), (H_DCACHE, dcache, dtags)):
-        if geom is not None:
-            if geom.line_bytes & (geom.line_bytes - 1):
-                raise ValueError("cache line size must be a power of two")
-            state[base] = geom.sets
-            state[base + 1] = geom.ways
-            state[base + 2] = geom.line_bytes.bit_length() - 1
-            state[base + 3] = int(geom.prefetch)
-            state[base + CACHE_PRED] = off + geom.sets * geom.ways * 2
-            state[base + 4] = off
+    state[H_NRANGES] = len(ranges)
+    for i, rng in enumerate(ranges):
+        if not (0 <= rng.icache < len(caches) and 0 <= rng.dcache < len(caches)):
+            raise ValueError("a costed range names a cache model that is not given")
+        row = H_RANGES + RANGE_WORDS * i
+        state[row:row + RANGE_WORDS] = (rng.lo, rng.hi, rng.icache, rng.dcache,
+                                        rng.fetch_cycles, rng.data_cycles)
+    for i, (geom, off) in enumerate(zip(caches, offsets)):
+        base = H_CACHES + CACHE_WORDS * i
+        state[base + C_SETS] = geom.sets
+        state[base + C_WAYS] = geom.ways
+        state[base + C_SHIFT] = geom.line_bytes.bit_length() - 1
+        state[base + C_FLAGS] = int(geom.prefetch) | (int(geom.line_buffer) << 1)
+        state[base + C_TAGS] = off
+        state[base + C_PRED] = off + geom.sets * geom.ways * 2
     return state
+
+
+def set_division_timing(state: np.ndarray, fastest: int, slowest: int) -> None:
+    """Time SDIV/UDIV from their operands: ``fastest`` cycles with no quotient bits up to
+    ``slowest`` with 32 (see :func:`division_cycles`), for the divisions hooked with
+    :func:`division_descriptor`."""
+    state[H_DIV_MIN] = fastest
+    state[H_DIV_MAX] = slowest
+
+
+def division_cycles(dividend: int, divisor: int, fastest: int, slowest: int,
+                    signed: bool) -> int:
+    """Cycles of one division with early termination (the rule the native hook applies).
+
+    The number of quotient bits to produce is ``clz(|divisor|) - clz(|dividend|) + 1``
+    (0 when the dividend is smaller; the form of Arm's Cortex-R4 TRM divide timing); the
+    cycles grow linearly from ``fastest`` (no bits, or a divisor of 0) to ``slowest``
+    (32 bits), rounded up.
+
+    >>> division_cycles(100, 7, 2, 12, False), division_cycles(3, 7, 2, 12, False)
+    (4, 2)
+    >>> division_cycles(0xFFFF_FFFF, 1, 2, 12, False)
+    12
+    """
+    a, b = dividend & 0xFFFF_FFFF, divisor & 0xFFFF_FFFF
+    if signed:
+        a = (-a) & 0xFFFF_FFFF if a >> 31 else a
+        b = (-b) & 0xFFFF_FFFF if b >> 31 else b
+    if b == 0:
+        return fastest
+    bits = max(0, a.bit_length() - b.bit_length() + 1) if a else 0
+    return fastest + -(-(slowest - fastest) * bits // 32)
+
+
+def division_descriptor(state: np.ndarray, rn_regid: int, rm_regid: int,
+                        signed: bool) -> np.ndarray:
+    """The user data of the division hook of one SDIV/UDIV site: ``[state address, Unicorn
+    register id of the dividend, of the divisor, signed]``."""
+    return np.array([state.ctypes.data, rn_regid, rm_regid, int(signed)], dtype=np.uint64)
 
 
 def set_stack_check(state: np.ndarray, fn_reg: int, sp_regid: int, limit: int) -> None:
@@ -234,12 +325,14 @@ def reset_counts(state: np.ndarray) -> None:
 
 
 def flush_caches(state: np.ndarray) -> None:
-    """Invalidate the cache models (a cold start)."""
-    for base in (H_ICACHE, H_DCACHE):
-        state[base + 5] = state[base + 6] = 0
-        if state[base]:
-            off = int(state[base + 4])
-            n = int(state[base]) * int(state[base + 1]) * 2
+    """Invalidate the cache models and their line buffers (a cold start)."""
+    for i in range(MAX_CACHES):
+        base = H_CACHES + CACHE_WORDS * i
+        state[base + C_MRU1] = state[base + C_MRU2] = 0
+        state[base + C_CUR] = state[base + C_PBUF] = 0
+        if state[base + C_SETS]:
+            off = int(state[base + C_TAGS])
+            n = int(state[base + C_SETS]) * int(state[base + C_WAYS]) * 2
             state[off:off + n] = 0      # the way predictor only holds hints: left as is
 
 
@@ -263,6 +356,11 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     blocks["imiss"] = table[used, 4]
     blocks["dreads"] = table[used, 5]
     blocks["dmiss"] = table[used, 6]
+    blocks["istall"] = table[used, B_ISTALL]
+    blocks["dstall"] = table[used, B_DSTALL]
+    blocks["divcyc"] = table[used, B_DIVCYC]
+    blocks["divn"] = table[used, B_DIVN]
+    blocks["switches"] = table[used, B_SWITCHES]
     etable = state[eoff:eoff + ecap * EDGE_FIELDS].reshape(ecap, EDGE_FIELDS)
     eused = np.nonzero(etable[:, 0])[0]
     keys = etable[eused, 0] - np.uint64(1)
@@ -310,7 +408,8 @@ def fault_address(state: np.ndarray) -> int:
 
 
 def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarray:
-    """The user data of the MMIO callbacks for host bytes ``host`` mapped at ``base``."""
+    """The user data of the MMIO callbacks for host bytes ``host`` mapped at ``base`` (the
+    Flash data callbacks and the cached-RAM callbacks take the same)."""
     return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
 
 
@@ -376,10 +475,31 @@ def hook_addresses() -> tuple[int, int, int]:
         ``uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void*)`` and
         ``void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void*)``.
     """
-    lib = ctypes.CDLL(str(hook_library()))
-    _LOADED.append(lib)   # keep the library loaded for the life of the process
+    return _addresses("block_hook", "mmio_read", "mmio_write")  # type: ignore[return-value]
+
+
+@cache
+def model_hook_addresses() -> tuple[int, int, int]:
+    """Addresses of the cached-RAM and division hooks.
+
+    Returns
+    -------
+    (ram_read, ram_write, division)
+        ``ram_read``/``ram_write``: MMIO callbacks for RAM behind a data cache (they read and
+        write the host bytes and run the D-cache model; signatures as ``mmio_read`` /
+        ``mmio_write``); ``division``: a ``UC_HOOK_CODE`` callback registered on the address
+        of one SDIV/UDIV, which times that division from its operands (user data:
+        :func:`division_descriptor`).
+    """
+    return _addresses("ram_read", "ram_write", "division_hook")  # type: ignore[return-value]
+
+
+def _addresses(*names: str) -> tuple[int, ...]:
+    if not _LOADED:
+        _LOADED.append(ctypes.CDLL(str(hook_library())))  # kept for the process's life
+    lib = _LOADED[0]
     return tuple(int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
-                 for name in ("block_hook", "mmio_read", "mmio_write"))  # type: ignore[return-value]
+                 for name in names)
 
 
 _LOADED: list[ctypes.CDLL] = []

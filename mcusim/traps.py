@@ -36,7 +36,9 @@ CCR_DIV_0_TRP = 1 << 4
 ALIGNED_OPS = frozenset({"ldrd", "strd", "ldm", "ldmdb", "stm", "stmdb", "vldr", "vstr",
                          "vldmia", "vldmdb", "vstmia", "vstmdb"})
 DIVIDE_OPS = frozenset({"udiv", "sdiv"})
-_ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
+#: Capstone's names of r9-r12 -> the register names Unicorn's ids use.
+ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
+_ALIASES = ALIASES
 
 # Report layout (uint64 array shared by every site of a machine).
 R_KIND, R_PC, R_VALUE = 0, 1, 2

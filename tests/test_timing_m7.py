@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from mcusim.decoder import Decoder
+from mcusim.native import division_cycles
 from mcusim.timing import M7Model
 from tests.microbench_util import loop_timing
 
@@ -36,7 +37,11 @@ CASES = [
     ("mb_mul_use", 4 * 2 + LOOP, "multiply result: one extra cycle of latency"),
     ("mb_vadd", 4 + LOOP, "FP arithmetic does not dual-issue"),
     ("mb_vdiv", 16 + 14 + LOOP, "VDIV.F32 16, VSQRT.F32 14"),
-    ("mb_sdiv", 4 * 7 + LOOP, "SDIV operand dependent (~2-12), modeled 7"),
+    ("mb_sdiv", 4 * division_cycles(100, 3, 2, 12, True) + LOOP,
+     "SDIV timed from its operands (6 quotient bits)"),
+    ("mb_udiv_wide", 4 * 12 + LOOP, "UDIV with 31 quotient bits: the slowest case"),
+    ("mb_mac_chain", 4 + LOOP, "MACs on one accumulator issue back to back (forwarding)"),
+    ("mb_ldr_mac", 4 + LOOP, "a load and an independent MAC issue in the same cycle"),
 ]
 
 
@@ -59,6 +64,15 @@ def test_misprediction_costs_about_eight_cycles() -> None:
     assert abs((alt.core_cycles - never.core_cycles) - 8 / 2) <= TOL
 
 
+def test_branch_in_long_runs_mispredicts_about_once() -> None:
+    # mb_b_runs: taken for the first N - 60 iterations, then never.  A static majority guess
+    # (min(taken, not taken)) would miss N - 60 times; the BTAC follows the runs and misses
+    # about once at the change, so the per-iteration cost is that of the never-taken loop.
+    runs = loop_timing(BOARD, "mb_b_runs")
+    never = loop_timing(BOARD, "mb_b_not_taken")
+    assert abs(runs.core_cycles - never.core_cycles) <= TOL
+
+
 def test_flash_behind_l1_cache_costs_only_on_misses() -> None:
     t = loop_timing(BOARD, "mb_alu")
     assert t.cycles == t.core_cycles          # warm I-cache: no wait states per iteration
@@ -70,6 +84,8 @@ def test_flash_behind_l1_cache_costs_only_on_misses() -> None:
     ("0130" "0130", (1, 1)),            # dependent: no pairing
     ("0868" "4868", (1, 1)),            # ldr r0,[r1]; ldr r0,[r1,#4]: same destination
     ("0a60" "4a60", (1, 1)),            # str; str: stores never pair
+    ("0a68" "23fb0c44", (1, 0)),        # ldr r2,[r1]; smlad r4,r3,r12,r4: load + MAC pair
+    ("23fb0c44" "23fb0c44", (1, 1)),    # smlad chain on r4: accumulator forwarded
 ])
 def test_m7_pairing_rules_on_decoded_code(hexcode: str, expected: tuple[int, ...]) -> None:
     blk = Decoder().decode_block(0x1000, bytes.fromhex(hexcode))

@@ -89,3 +89,13 @@ FUNC mb_b_alternating          /* beq taken every other iteration (M7 mispredict
 2:  nop
     ENDLOOP
 ENDFUNC mb_b_alternating
+
+FUNC mb_b_runs                 /* bhi taken while the counter is above 60, then never:
+                                  two long runs of one outcome (one change of direction) */
+    LOOP
+    cmp r0, #60
+    bhi 2f
+    nop
+2:  nop
+    ENDLOOP
+ENDFUNC mb_b_runs

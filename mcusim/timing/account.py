@@ -142,8 +142,10 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
             cycles[di][0] += per[1] * n
             pipeline += per[1] * n
         succ[si].append((dst, n))
+    switches = arr["switches"].tolist() if "switches" in arr.dtype.names else None
     for si, out in succ.items():
-        extra = model.site_cycles(blocks[si], out)
+        extra = model.site_cycles(blocks[si], out,
+                                  None if switches is None else int(switches[si]))
         if extra:
             cycles[si][-1] += extra
             branch += extra
@@ -152,6 +154,7 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         extra = model.exit_cycles(blocks[last])
         cycles[last][-1] += extra
         branch += extra
+    core += _division_cycles(arr, blocks, cycles, model)
     fetch, data = memory_cycles(board, arr)
     for i, blk in enumerate(blocks):
         if fetch[i]:
@@ -160,6 +163,22 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
             cycles[i][_first_load(blk)] += data[i]
     return Accounting(blocks, execs, cycles, core, branch, pipeline,
                       int(fetch.sum()), int(data.sum()))
+
+
+def _division_cycles(arr: np.ndarray, blocks: list[Block], cycles: list[np.ndarray],
+                     model: CoreModel) -> int:
+    """Replace the table's fixed SDIV/UDIV cost by the operand-timed cycles the native
+    division hook summed per block; returns the change of the run total."""
+    if "divn" not in arr.dtype.names:
+        return 0
+    static = model.table.classes["div"].cycles
+    total = 0
+    for i in np.nonzero(arr["divn"])[0].tolist():
+        extra = int(arr["divcyc"][i]) - static * int(arr["divn"][i])
+        at = next((j for j, insn in enumerate(blocks[i].insns) if classify(insn) == "div"), 0)
+        cycles[i][at] += extra
+        total += extra
+    return total
 
 
 def _first_load(block: Block) -> int:

@@ -36,9 +36,12 @@ class CoreModel(Protocol):
         for one traversal of the edge (e.g. a load after a load, a stall on an address
         register written at the end of ``src``, dual issue across the boundary)."""
 
-    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]]) -> int:
+    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]],
+                    switches: int | None = None) -> int:
         """Count-dependent branch costs of the site ending ``src`` over the whole run
-        (branch misprediction), charged to its last instruction."""
+        (branch misprediction), charged to its last instruction.  ``switches``: how many
+        times the site's successor changed from one execution to the next (``None``:
+        not recorded)."""
 
     def exit_cycles(self, src: Block) -> int:
         """Extra cycles of the final exit of the run from ``src`` (the return to the caller)."""

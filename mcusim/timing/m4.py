@@ -110,7 +110,8 @@ class M4Model:
         head = dst.insns[0]
         return self.insn_cycles(head, src.insns[-1]) - self.insn_cycles(head, None)
 
-    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]]) -> int:
+    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]],
+                    switches: int | None = None) -> int:
         return 0
 
     def exit_cycles(self, src: Block) -> int:

@@ -51,6 +51,7 @@ class _Sched:
     group_cycle: int = -1           # cycle of the open group (one instruction in it)
     group_insn: Insn | None = None  # the open group's instruction, None if closed
     ready: dict[str, int] = field(default_factory=dict)
+    mac_ready: dict[str, int] = field(default_factory=dict)  # accumulators of MACs
 
 
 class M7Model:
@@ -77,6 +78,8 @@ class M7Model:
         self._taken = r["predicted_taken_penalty"]
         self._mispredict = r["mispredict_penalty"]
         self._early = r["agu_stall"]
+        self._acc_forward = r.get("mac_accumulator_forwarding", 0)
+        self._mac_younger = r.get("mac_pairs_as_younger", 0)
 
     # -- scheduling --------------------------------------------------------------------
     def occupancy(self, insn: Insn) -> int:
@@ -97,11 +100,14 @@ class M7Model:
     def _issue(self, st: _Sched, insn: Insn) -> int:
         cls = classify(insn)
         early = address_regs(insn) | (insn.regs_read if _is_shifted(insn) else frozenset())
+        late = _accumulators(insn) if self._acc_forward else frozenset()
         ready = 0
         for reg in insn.regs_read:
             t = st.ready.get(reg, 0)
             if reg in early and t > 0:
                 t += self._early
+            elif reg in late and reg in st.mac_ready:
+                t = st.mac_ready[reg]   # accumulator forwarded late from the MAC pipeline
             ready = max(ready, t)
         old_end = st.end
         older = st.group_insn
@@ -120,6 +126,10 @@ class M7Model:
         for reg in insn.regs_write:
             st.ready[reg] = issue + (1 if writeback_only(insn, reg) and is_memory(insn)
                                      else latency)
+            st.mac_ready.pop(reg, None)
+        if late:
+            for reg in insn.regs_write:
+                st.mac_ready[reg] = issue + 1
         return st.end - old_end
 
     def _can_pair(self, older: Insn, younger: Insn) -> bool:
@@ -134,6 +144,8 @@ class M7Model:
             return False
         if _is_shifted(older) and _is_shifted(younger):
             return False
+        if self._mac_younger and is_multiply(younger) and not is_multiply(older):
+            return True
         return not _is_dsp(younger)
 
     def _loads_pair(self, a: Insn, b: Insn) -> bool:
@@ -161,7 +173,8 @@ class M7Model:
         joined = sum(self.schedule(tail + head))
         return joined - sum(self.schedule(tail)) - sum(self.schedule(head))
 
-    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]]) -> int:
+    def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]],
+                    switches: int | None = None) -> int:
         last = src.insns[-1]
         if last.branch is None or not successors:
             return 0
@@ -172,6 +185,11 @@ class M7Model:
             n_taken = sum(n for _, n in taken)
             n_fall = sum(n for dst, n in successors if not is_taken(src, dst))
             misses = min(n_taken, n_fall)
+            if switches is not None:
+                # a dynamic predictor misses about once per change of outcome run (a loop's
+                # exit, then its first taken back-edge is predicted again): at most one miss
+                # per two changes beyond what a static majority guess would miss
+                misses = min(misses, (switches + 1) // 2)
         elif last.branch == DIRECT:
             misses = 0
         else:
@@ -181,6 +199,23 @@ class M7Model:
 
     def exit_cycles(self, src: Block) -> int:
         return self._taken if src.insns[-1].branch is not None else 0
+
+
+_ACC_LAST = frozenset({"mla", "mls", "smlad", "smladx", "smlsd", "smlsdx", "smlabb", "smlabt",
+                       "smlatb", "smlatt", "smlawb", "smlawt", "smmla", "smmlar", "smmls",
+                       "smmlsr", "usada8"})
+_ACC_PAIR = frozenset({"smlal", "umlal", "smlald", "smlaldx", "smlsld", "smlsldx", "smlalbb",
+                       "smlalbt", "smlaltb", "smlaltt", "umaal"})
+
+
+def _accumulators(insn: Insn) -> frozenset[str]:
+    """The accumulator operands of a multiply-accumulate (``Ra``, or ``RdLo, RdHi``)."""
+    if insn.name not in _ACC_LAST and insn.name not in _ACC_PAIR:
+        return frozenset()
+    ops = [o.strip() for o in insn.op_str.split(",")]
+    if insn.name in _ACC_LAST:
+        return frozenset(ops[-1:]) if len(ops) == 4 else frozenset()
+    return frozenset(ops[:2])
 
 
 def _is_shifted(insn: Insn) -> bool:

@@ -1,14 +1,12 @@
-"""Memory penalties: Flash wait states charged only on cache/accelerator misses.
+"""Memory penalties: cycles charged only on misses of the caches in front of each memory.
 
-The native hooks (:mod:`mcusim.native`) simulate the caches in front of every wait-state
-region of the board (the STM32F4 ART accelerator, the Cortex-M7 L1 caches) and report, per
-block, the instruction-fetch line misses (``imiss``) and the data-read misses (``dmiss``).
-Each miss costs the wait states of the memory behind the cache (``MemoryRegion.wait_states``
-in the board profile): the line arrives after ``wait_states + 1`` cycles instead of 1.
-
-APPROXIMATION: a data miss is charged the largest wait-state count of the board's regions,
-since the counts do not record which region a data read hit; on the supported boards all
-wait-state regions are aliases of the same Flash.
+The native hooks (:mod:`mcusim.native`) run, per costed memory range of the board, the cache
+models the profile puts in front of it -- the STM32F4 ART accelerator and its prefetch
+buffer, the STM32F7 ART on the ITCM view of Flash, the Cortex-M7 L1 caches on AXI Flash and
+on SRAM1/SRAM2 -- and sum per block the cycles of the misses: an instruction-line miss costs
+the region's Flash wait states (the line arrives after ``wait_states + 1`` cycles instead of
+1), a data-line miss the region's ``line_miss_cycles`` (the wait states for Flash, the AXI
+line fill for cached SRAM).  TCM, CCM and uncached SRAM are zero-wait and never costed.
 """
 
 from __future__ import annotations
@@ -17,24 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fetch_wait_states", "data_wait_states", "memory_cycles"]
-
-
-def fetch_wait_states(board: Any, addresses: np.ndarray) -> np.ndarray:
-    """Wait states of the region holding each code address (0 outside any region)."""
-    out = np.zeros(len(addresses), dtype=np.int64)
-    for region in board.regions:
-        ws = int(getattr(region, "wait_states", 0))
-        if ws:
-            start = int(region.start)
-            inside = (addresses >= start) & (addresses < start + int(region.size))
-            out[inside] = ws
-    return out
-
-
-def data_wait_states(board: Any) -> int:
-    """Wait states charged per data-cache miss (the largest of the board)."""
-    return max((int(getattr(r, "wait_states", 0)) for r in board.regions), default=0)
+__all__ = ["memory_cycles"]
 
 
 def memory_cycles(board: Any, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +24,8 @@ def memory_cycles(board: Any, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Parameters
     ----------
     board
-        A :class:`mcusim.boards.Board`.
+        A :class:`mcusim.boards.Board` (unused: the native counts already carry the costs of
+        the board's regions; kept so the signature names what the costs come from).
     blocks
         The ``blocks`` array of :class:`mcusim.native.BlockCounts`.
 
@@ -52,7 +34,4 @@ def memory_cycles(board: Any, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarra
     (fetch, data)
         int64 arrays, cycles per block over the whole run.
     """
-    addrs = blocks["addr"].astype(np.int64)
-    fetch = blocks["imiss"].astype(np.int64) * fetch_wait_states(board, addrs)
-    data = blocks["dmiss"].astype(np.int64) * data_wait_states(board)
-    return fetch, data
+    return blocks["istall"].astype(np.int64), blocks["dstall"].astype(np.int64)
