@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 
 from mcusim._files import check_output, check_regular
 from mcusim._paths import data_dir
-from mcusim.boards import Board, get_board
+from mcusim.boards import Board, MemoryRegion, get_board
 from mcusim.errors import ImageTooLargeError, ToolchainError
 
 FIRMWARE_DIR = data_dir("firmware")
@@ -94,7 +94,9 @@ def linker_script(board: Board, *, data_region: str | None = None,
     Vector table, code and read-only data go to the layout's code region (Flash); ``.data``
     is loaded from Flash and runs in the data region; the stack is placed at the *bottom* of
     the data region (so overflowing it leaves the region and faults), followed by ``.data``,
-    ``.bss`` and the heap.  Sections named ``.fast*`` (``__attribute__((section(".fast")))``)
+    ``.bss`` and the heap.  The data region extends over the RAM regions that follow it
+    without a gap (:func:`contiguous_ram`: the F469's SRAM1, SRAM2 and SRAM3 form one
+    320 KiB block), so data may span them as it can on the chip.  Sections named ``.fast*`` (``__attribute__((section(".fast")))``)
     go to the layout's fast region (CCM / ITCM RAM) when the board has one.
 
     Parameters
@@ -118,15 +120,17 @@ def linker_script(board: Board, *, data_region: str | None = None,
         raise ToolchainError(f"data region {data.name!r} is not RAM", board=board.name)
     stack = stack_bytes or layout.stack_bytes
     heap = heap_bytes or layout.heap_bytes
+    span = contiguous_ram(board, data.name)
     memory = []
     for region in board.regions:
         if region.alias_of and region is not code:
             continue
-        if region.name == code.alias_of:
+        if region.name == code.alias_of or region in span[1:]:
             continue
         attrs = "rx" if region.kind == "flash" else "rwx"
+        size = span[-1].end - region.start if region is data else region.size
         memory.append(f"  {region.name.upper()} ({attrs}) : ORIGIN = 0x{region.start:08x}, "
-                      f"LENGTH = 0x{region.size:x}")
+                      f"LENGTH = 0x{size:x}")
     fast = ""
     if layout.fast and layout.fast != data.name:
         fast_region = layout.fast.upper()
@@ -217,6 +221,19 @@ SECTIONS
   .ARM.attributes 0 : {{ *(.ARM.attributes) }}
 }}
 """
+
+
+def contiguous_ram(board: Board, name: str) -> list[MemoryRegion]:
+    """The RAM region ``name`` and the RAM regions that follow it without a gap, in address
+    order (the fast region and aliases excluded): the memory the linker may fill from it."""
+    start = board.region(name)
+    rams = sorted((r for r in board.regions if r.kind == "ram" and not r.alias_of
+                   and r.name != board.layout.fast), key=lambda r: r.start)
+    span = [start]
+    for r in rams:
+        if r.start == span[-1].end:
+            span.append(r)
+    return span
 
 
 def _normalise_defines(defines: Mapping[str, object] | Iterable[str] | None) -> list[str]:
@@ -336,7 +353,9 @@ def _raise_build_error(stderr: str, board: Board, srcs: Sequence[Path]) -> None:
     nofit = _NOFIT_RE.search(stderr)
     if overflow or nofit:
         region = overflow.group(1) if overflow else nofit.group(2)  # type: ignore[union-attr]
-        size = board.region(region.lower()).size
+        target = board.region(region.lower())
+        span = contiguous_ram(board, target.name) if target.kind == "ram" else [target]
+        size = span[-1].end - target.start
         raise ImageTooLargeError(
             f"the image does not fit region {region.lower()} of {board.name}",
             region=region.lower(), region_bytes=size,

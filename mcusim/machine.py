@@ -353,11 +353,22 @@ class Machine:
                         f"{self.board.name}", file=str(self.image.path), section=sec.name,
                         address=addr)
                 end = addr + sec.size
-                if end > region.end:
+                if end > self._ram_run_end(region):
                     raise ImageTooLargeError(
                         f"section {sec.name} overflows region {region.name} of {self.board.name}",
                         file=str(self.image.path), section=sec.name, region=region.name,
                         overflow_bytes=end - region.end)
+
+    def _ram_run_end(self, region: MemoryRegion) -> int:
+        """End of ``region``, extended over the RAM regions that follow it without a gap
+        (the linker script lets data span them, :func:`mcusim.build.contiguous_ram`)."""
+        if region.kind != "ram" or region.alias_of:
+            return region.end
+        end = region.end
+        for r in sorted(self.board.regions, key=lambda r: r.start):
+            if r.kind == "ram" and not r.alias_of and r.start == end:
+                end = r.end
+        return end
 
     def _load_image(self) -> None:
         for seg in self.image.segments:

@@ -104,3 +104,22 @@ def test_sources_that_are_not_regular_files_are_refused(tmp_path, source):
         source = "a\0.c"
     with pytest.raises(ToolchainError):
         build_firmware([source], "stm32f469i")
+
+
+def test_data_spans_contiguous_ram_regions(tmp_path, board):
+    # F469: SRAM1+SRAM2+SRAM3 are one 320 KiB block; F746: DTCM+SRAM1+SRAM2 likewise
+    # (RM0386 / RM0385 sec. 2): a 250 KiB array fits the chip, so it must fit the layout.
+    import numpy as np
+    from mcusim.machine import Machine
+
+    src = tmp_path / "span.c"
+    src.write_text("unsigned char big[250 * 1024];\n"
+                   "int touch(int i, int v) { big[i] = (unsigned char)v; return big[i] + big[0]; }\n")
+    elf = build_firmware([src], board).elf
+    image = load_elf(elf)
+    big = image.symbol("big")
+    data = board.region(board.layout.data)
+    assert big.address + big.size > data.end          # spans into the next region
+    m = Machine(board, elf)
+    assert m.call("touch", 250 * 1024 - 1, 7).return_value == 7
+    assert m.read(big.address + 250 * 1024 - 1, 1, np.uint8)[0] == 7
