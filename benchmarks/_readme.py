@@ -20,6 +20,7 @@ TARGETS: dict[str, Path] = {
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",
     "models-table": DOCS / "models.md",
+    "coremark-table": DOCS / "memory_model.md",
 }
 
 

@@ -169,13 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = table(args.sources, args.iterations, args.opt)
     text = format_table(rows, args.iterations, args.opt)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _readme import write_section
+    from _readme import publish
 
-    if not write_section("coremark-table", text, REPO / "docs" / "memory_model.md"):
-        print(text)
-    else:
-        print(text)
-        print("wrote the coremark-table into docs/memory_model.md", file=sys.stderr)
+    print(text)
+    publish("coremark-table", text)
     return 0 if all(r["valid"] for r in rows) else 1
 
 
