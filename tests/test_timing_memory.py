@@ -115,3 +115,25 @@ fill_and_sum:                 @ (words, n, value): words[i] = value; byte 0 += 1
     assert words[0] == 0x0101_0101 and (words[1:] == 0x0101_0100).all()
     # the stores allocated the lines (write-allocate): the loads hit
     assert m.profile(res).breakdown["data"] == 0
+
+
+@pytest.mark.parametrize("value, needs_dcache, reason", [
+    ("-1", True, "at least 0"),
+    ("65", True, "at most 64"),
+    ("true", True, "expected an integer"),
+    ("6", False, "needs the data cache"),
+])
+def test_miss_cycles_is_range_checked(tmp_path, value: str, needs_dcache: bool,
+                                      reason: str) -> None:
+    from mcusim.errors import ProfileError
+
+    text = get_board(F746).path.read_text()
+    sram1 = 'dcache = "l1_d"\nmiss_cycles = 6\nsource = "RM0385 sec. 2.3: SRAM1'
+    assert sram1 in text
+    new = ('dcache = "l1_d"\n' if needs_dcache else "") + f"miss_cycles = {value}\n" \
+        + 'source = "RM0385 sec. 2.3: SRAM1'
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(sram1, new, 1))
+    with pytest.raises(ProfileError, match=reason) as info:
+        get_board(str(path))
+    assert "miss_cycles" in str(info.value)

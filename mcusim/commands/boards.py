@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     regions = [{"region": r.name, "kind": r.kind, "start": f"0x{r.start:08x}",
                 "size_kib": r.size // 1024, "wait_states": r.wait_states,
-                "icache": r.icache, "dcache": r.dcache, "alias_of": r.alias_of}
+                "miss_cycles": r.line_miss_cycles, "icache": r.icache, "dcache": r.dcache, "alias_of": r.alias_of}
                for r in b.regions]
     if args.json:
         print_json({"board": b.name, "core": b.core, "clock_hz": b.clock_hz,
