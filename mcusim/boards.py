@@ -95,9 +95,10 @@ class MemoryRegion:
     wait_states
         Flash wait states: extra cycles per access that misses the caches in front of it.
     miss_cycles
-        Cycles a line miss of the caches in front of this region costs, when that is not
+        Cycles a data-line miss of the cache in front of this region costs, when that is not
         the wait states: for RAM behind a data cache (the Cortex-M7's SRAM1/SRAM2 on AXI) the
         line fill over the bus; ``None``: the wait states (see :attr:`line_miss_cycles`).
+        Instruction-line misses always cost the wait states.
     icache, dcache
         Names of the caches on the instruction-fetch and data streams for this region.
     alias_of

@@ -467,9 +467,13 @@ class Machine:
         return int(rules["div_fastest"]), int(rules["div_slowest"])
 
     def _cached_ram(self, spec: MemoryRegion) -> bool:
-        """RAM whose data accesses go through a D-cache model (mapped as native MMIO)."""
-        return (self._state is not None and spec.kind == "ram" and bool(spec.dcache)
-                and spec.line_miss_cycles > 0)
+        """RAM whose data accesses go through a D-cache model (mapped as native MMIO).
+
+        Not with ``check_reads``: its guard pages need ``mem_protect``, which Unicorn cannot
+        apply to part of an MMIO mapping, so checked runs map that RAM plainly (zero-wait).
+        """
+        return (self._state is not None and not self.check_reads and spec.kind == "ram"
+                and bool(spec.dcache) and spec.line_miss_cycles > 0)
 
     def _install_division_hooks(self) -> None:
         """One native code hook on each SDIV/UDIV (the sites :func:`mcusim.traps.find_sites`
