@@ -109,7 +109,9 @@ class MachineCache:
 
 
 def _layer(row: Mapping[str, Any], kind: str) -> Layer:
-    top = padding(row)[0]
+    """The row as a :class:`Layer` (symmetric padding: the largest side, kept below the
+    kernel; the s8 runs then replace it by the row's exact, possibly asymmetric, padding)."""
+    top = min(max(padding(row)), int(row["kh"]) - 1, int(row["kw"]) - 1)
     return Layer(f"lut.{row['op']}", kind, int(row["in_h"]), int(row["in_w"]), int(row["in_c"]),
                  int(row["out_c"]), int(row["kh"]), int(row["kw"]), int(row["stride"]), top)
 

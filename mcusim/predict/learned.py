@@ -40,11 +40,13 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
     ----------
     columns_ : list of str
         Feature columns, in order.
+    paths_ : list of str
+        Kernel paths seen in ``fit``.
     estimator_ : object
         The fitted scikit-learn regressor.
     """
 
-    def __init__(self, *, model: str = "gbt", n_estimators: int = 400,
+    def __init__(self, *, model: str = "gbt", n_estimators: int = 300,
                  random_state: int = 0) -> None:
         self.model = model
         self.n_estimators = n_estimators
@@ -75,6 +77,7 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
         """Fit the ensemble on a configuration table and its cycles."""
         target = _targets(X, y)
         A, self.columns_ = self._matrix(X)
+        self.paths_ = sorted(c[5:] for c in self.columns_ if c.startswith("path="))
         if self.model == "gbt":
             from sklearn.ensemble import HistGradientBoostingRegressor
 
