@@ -33,7 +33,9 @@ import pandas as pd
 
 from mcusim.errors import McusimError
 from mcusim.lut.cache import ResultCache
-from mcusim.lut.runners import RESULT_COLUMNS, MachineCache, firmware_hash, run_config
+from mcusim.lut.runners import (
+    DATA_VERSION, RESULT_COLUMNS, MachineCache, firmware_hash, run_config,
+)
 from mcusim.lut.table import OnInvalid, config_key, iter_chunks, rows_of, validate
 
 __all__ = ["DaskExecutor", "InProcess", "ProcessPool", "SweepResult", "make_executor",
@@ -231,7 +233,7 @@ def sweep(configs: pd.DataFrame, board: str, *, executor: Executor | None = None
     store = ResultCache() if cache is True else (cache or None)
     rows = rows_of(valid)
     hashes = {fam: firmware_hash(board, fam) for fam in sorted(valid["family"].unique())}
-    keys = [config_key(r) for r in rows]
+    keys = [f"{config_key(r)}-d{DATA_VERSION}" for r in rows]
     done: dict[int, dict[str, Any]] = {}
     todo: list[dict[str, Any]] = []
     for r, key in zip(rows, keys):

@@ -35,6 +35,9 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
         Boosting iterations / trees.
     random_state
         Seed of the ensemble.
+    n_threads
+        OpenMP/BLAS threads while fitting and predicting (1: no oversubscription when
+        several processes share the cores).
 
     Attributes
     ----------
@@ -47,10 +50,11 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, *, model: str = "gbt", n_estimators: int = 300,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, n_threads: int = 1) -> None:
         self.model = model
         self.n_estimators = n_estimators
         self.random_state = random_state
+        self.n_threads = n_threads
 
     def _matrix(self, X: pd.DataFrame, columns: list[str] | None = None
                 ) -> tuple[np.ndarray, list[str]]:
@@ -91,11 +95,17 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
                                         random_state=self.random_state, n_jobs=1)
         else:
             raise PredictorError(f"unknown model {self.model!r} (use 'gbt' or 'forest')")
-        self.estimator_ = est.fit(A, np.log(target))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(self.n_threads):   # OpenMP spin-waits on a busy machine
+            self.estimator_ = est.fit(A, np.log(target))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted cycles (raises ``NotFittedError`` before :meth:`fit`)."""
         check_is_fitted(self, "estimator_")
+        from threadpoolctl import threadpool_limits
+
         A, _ = self._matrix(X, self.columns_)
-        return np.exp(self.estimator_.predict(A))
+        with threadpool_limits(self.n_threads):
+            return np.exp(self.estimator_.predict(A))
