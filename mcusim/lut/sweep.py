@@ -127,9 +127,11 @@ class DaskExecutor:
     client
         A ``distributed.Client``, or the address of a running scheduler
         (``tcp://host:8786``) to connect to.
+    timeout
+        Seconds to wait for the scheduler.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, timeout: float = 20.0) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -137,7 +139,7 @@ class DaskExecutor:
                               hint="pip install 'mcusim[cluster]' (dask[distributed])") from None
         if isinstance(client, str):
             try:
-                client = Client(client, timeout=20)
+                client = Client(client, timeout=timeout)
             except (OSError, TimeoutError) as exc:
                 raise McusimError(f"cannot reach the Dask scheduler: {exc}",
                                   address=client) from None
