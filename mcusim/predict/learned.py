@@ -2,7 +2,7 @@
 
 The same counts as the analytical model (:mod:`mcusim.predict.features`, missing counts
 are 0), the MACs, the configuration's sizes and one-hot kernel path, regressed on
-``log(cycles)`` with scikit-learn's :class:`~sklearn.ensemble.HistGradientBoostingRegressor`
+``log(cycles / (1 + MACs + outputs))`` (cycles per unit of work) with scikit-learn's :class:`~sklearn.ensemble.HistGradientBoostingRegressor`
 (or a random forest), for comparison with the analytical model.
 """
 
@@ -77,6 +77,14 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
             raise PredictorError("kernel path not in the fit data", path=missing[0][5:])
         return frame.reindex(columns=columns, fill_value=0.0).to_numpy(float), columns
 
+    def _scale(self, A: np.ndarray) -> np.ndarray:
+        """The work of a row (MACs + outputs + 1): the trees learn cycles per unit of work,
+        which they can interpolate, instead of cycles, which they cannot extrapolate."""
+        cols = self.columns_
+        macs = A[:, cols.index("macs")]
+        outs = sum(A[:, i] for i, c in enumerate(cols) if c.endswith(":outputs"))
+        return 1.0 + macs + outs
+
     def fit(self, X: pd.DataFrame, y: Any) -> LearnedPredictor:
         """Fit the ensemble on a configuration table and its cycles."""
         target = _targets(X, y)
@@ -98,7 +106,7 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(self.n_threads):   # OpenMP spin-waits on a busy machine
-            self.estimator_ = est.fit(A, np.log(target))
+            self.estimator_ = est.fit(A, np.log(target) - np.log(self._scale(A)))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -108,4 +116,4 @@ class LearnedPredictor(RegressorMixin, BaseEstimator):
 
         A, _ = self._matrix(X, self.columns_)
         with threadpool_limits(self.n_threads):
-            return np.exp(self.estimator_.predict(A))
+            return np.exp(self.estimator_.predict(A)) * self._scale(A)
