@@ -126,7 +126,7 @@ def test_bad_scheduler_address_is_an_error():
     from mcusim.errors import McusimError
 
     with pytest.raises(McusimError, match="Dask scheduler"):
-        S.DaskExecutor("tcp://127.0.0.1:9")
+        S.DaskExecutor("tcp://127.0.0.1:9", timeout=2)
 
 
 def test_cli_spaces_sweep_fit_predict(configs, tmp_path, capsys):

@@ -70,9 +70,9 @@ def graph_layer_rows(graph: Any) -> list[dict[str, Any]]:
 
 
 def shared_model_files() -> list[Path]:
-    """``.tflite`` files of ``$MCUSIM_MODELS_DIR`` (default: ``shared/models`` beside the
+    """``.tflite`` files of ``$MCUSIM_SHARED_MODELS`` (default: ``shared/models`` beside the
     checkout or beside its worktree folder, when it exists)."""
-    root = os.environ.get("MCUSIM_MODELS_DIR")
+    root = os.environ.get("MCUSIM_SHARED_MODELS")
     here = Path(__file__).resolve()
     folders = [Path(root)] if root else [p.parent / "shared" / "models"
                                          for p in (here.parents[2], here.parents[3])]

@@ -94,6 +94,9 @@ def _random_row(rng: np.random.Generator, op: str, b: Bounds) -> dict[str, Any]:
         k = int(rng.choice([3, 3, 5, 7]))
         row.update(out_c=c, kh=k, kw=k)
     elif op in ("avgpool", "maxpool"):
+        if rng.random() < 0.2:   # global pooling, as at the end of real models
+            row.update(out_c=c, kh=row["in_h"], kw=row["in_w"], stride=1, pad="valid")
+            return row
         k = int(rng.choice([2, 3]))
         row.update(out_c=c, kh=k, kw=k)
     else:

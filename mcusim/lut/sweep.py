@@ -33,7 +33,9 @@ import pandas as pd
 
 from mcusim.errors import McusimError
 from mcusim.lut.cache import ResultCache
-from mcusim.lut.runners import RESULT_COLUMNS, MachineCache, firmware_hash, run_config
+from mcusim.lut.runners import (
+    DATA_VERSION, RESULT_COLUMNS, MachineCache, firmware_hash, run_config,
+)
 from mcusim.lut.table import OnInvalid, config_key, iter_chunks, rows_of, validate
 
 __all__ = ["DaskExecutor", "InProcess", "ProcessPool", "SweepResult", "make_executor",
@@ -125,9 +127,11 @@ class DaskExecutor:
     client
         A ``distributed.Client``, or the address of a running scheduler
         (``tcp://host:8786``) to connect to.
+    timeout
+        Seconds to wait for the scheduler.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, timeout: float = 20.0) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -135,7 +139,7 @@ class DaskExecutor:
                               hint="pip install 'mcusim[cluster]' (dask[distributed])") from None
         if isinstance(client, str):
             try:
-                client = Client(client, timeout=20)
+                client = Client(client, timeout=timeout)
             except (OSError, TimeoutError) as exc:
                 raise McusimError(f"cannot reach the Dask scheduler: {exc}",
                                   address=client) from None
@@ -231,7 +235,7 @@ def sweep(configs: pd.DataFrame, board: str, *, executor: Executor | None = None
     store = ResultCache() if cache is True else (cache or None)
     rows = rows_of(valid)
     hashes = {fam: firmware_hash(board, fam) for fam in sorted(valid["family"].unique())}
-    keys = [config_key(r) for r in rows]
+    keys = [f"{config_key(r)}-d{DATA_VERSION}" for r in rows]
     done: dict[int, dict[str, Any]] = {}
     todo: list[dict[str, Any]] = []
     for r, key in zip(rows, keys):
