@@ -85,8 +85,8 @@ def test_kernel_choice_mirrors_the_wrappers():
 
 
 def test_unsupported_family_is_a_model_error(graph, generated):
-    packed = graph.with_kernels({0: KernelChoice("packed", 4, 4)})
-    with pytest.raises(ModelError, match="s8 kernel family only.*packed") as err:
+    packed = graph.with_kernels({0: KernelChoice("trec", trec_l=8, trec_h=6)})
+    with pytest.raises(ModelError, match="s8 kernel family only.*trec") as err:
         codegen.generate(packed, generated.placement)
     assert "conv1" in str(err.value)
 

@@ -180,6 +180,9 @@ class KernelChoice:
         Weight and activation bits (``packed``; 8 and 8 otherwise).
     trec_l, trec_h
         TREC sub-vector length and hash bits (``trec``).
+    strategy
+        ``packed``: ``"mul"`` (operand packing) or ``"smlad"`` (unpack + SMLAD), see
+        :mod:`mcusim.kernels.packed`.
     """
 
     family: str = "s8"
@@ -187,6 +190,7 @@ class KernelChoice:
     a_bits: int = 8
     trec_l: int = 0
     trec_h: int = 0
+    strategy: str = "mul"
 
 
 @dataclass(frozen=True)
@@ -299,7 +303,8 @@ class Graph:
         rows = []
         for i, op in enumerate(self.operators):
             k = op.kernel
-            kernel = {"packed": f"packed w{k.w_bits}a{k.a_bits}",
+            kernel = {"packed": f"packed w{k.w_bits}a{k.a_bits}"
+                                + (" smlad" if k.strategy == "smlad" else ""),
                       "trec": f"trec L{k.trec_l} H{k.trec_h}"}.get(k.family, k.family)
             rows.append({
                 "name": op.name, "kind": op.kind,

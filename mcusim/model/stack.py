@@ -32,6 +32,14 @@ __all__ = ["StackAnalysis", "analyse_stack"]
 _SU_RE = re.compile(r"^(?P<where>.*):(?P<name>[^:\s]+)\t(?P<bytes>\d+)\t(?P<kind>\S+)$")
 _SUB_SP_RE = re.compile(r"^sp,\s*(?:sp,\s*)?#(0x[0-9a-f]+|\d+)$")
 _PROLOGUE_LIMIT = 24
+#: Indirect calls with a known set of targets: callers whose name starts with the key call
+#: through a function pointer only functions whose names start with one of the values.
+#: The packed kernels' drivers (``firmware/packed/mnn_packed_layer_run.c``) call
+#: ``job->dot``, one of the ``mnn_pk_dot_{mul,smlad}_w*a*`` functions returned by
+#: ``mnn_pk_get_dot_mul`` / ``mnn_pk_get_dot_smlad``.
+INDIRECT_TARGETS: Mapping[str, tuple[str, ...]] = {
+    "mnn_pk_": ("mnn_pk_dot_mul_w", "mnn_pk_dot_smlad_w"),
+}
 
 
 @dataclass(frozen=True)
@@ -206,9 +214,13 @@ def analyse_stack(elf: str | Path, image: LoadedImage | None = None) -> StackAna
             frames[f.name], source[f.name] = _prologue_frame(insns), "prologue"
         c: set[str] = set()
         t: set[str] = set()
+        known = next((v for k, v in INDIRECT_TARGETS.items() if f.name.startswith(k)), None)
         for insn in insns:
             if insn.is_call and insn.target is None:
-                indirect.add(f.name)
+                if known is None:
+                    indirect.add(f.name)
+                else:
+                    c.update(g.name for g in funcs if g.name.startswith(known))
             if insn.target is None:
                 continue
             callee = starts.get(insn.target & ~1)

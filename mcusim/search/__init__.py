@@ -1,0 +1,1 @@
+"""Searches over models: bit-width search (:mod:`mcusim.search.quant`)."""
