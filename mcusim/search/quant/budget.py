@@ -129,5 +129,5 @@ def enforce(request: Mapping[int, tuple[int, int]], layers: list[int],
     if excess(budget, cost) > 0:
         raise BudgetError(f"no policy meets the budget ({budget.describe(best[2])} for the "
                           f"closest one found)", best[1], best[2],
-                          closest=", ".join(f"{i}:w{w}a{a}" for i, (w, a) in best[1].items()))
+                          closest_policy=", ".join(f"{i}:w{w}a{a}" for i, (w, a) in best[1].items()))
     return cur, cost, steps
