@@ -128,4 +128,6 @@ def test_predicted_cost_matches_the_deployed_run(cnn, board):
         assert abs(run.latency_ms / c.latency_ms - 1) < 0.05
         # constants exact; the linked share of the packed family's code varies by kernels
         assert abs(run.flash_bytes - c.flash_bytes) <= 0.01 * run.flash_bytes
-        assert abs(run.peak_sram_predicted - c.peak_sram_bytes) <= 64
+        # the arena is the planner's; static data and stack are calibrated estimates
+        assert run.placement.arena_bytes == c.arena_bytes
+        assert abs(run.peak_sram_predicted - c.peak_sram_bytes) <= 0.02 * run.peak_sram_predicted
