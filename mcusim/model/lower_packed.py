@@ -47,7 +47,7 @@ from mcusim.model.lower import qparams
 __all__ = ["PackedLowered", "emit_packed", "flip_cycles_estimate", "low_bit_support",
            "lower_packed_op", "op_layer", "run_reference_mixed"]
 
-#: C symbols per (kind, strategy), from :mod:`mcusim.kernels.packed`.
+#: The in-place sign flip the generated runner defines when a packed operator needs it.
 FLIP_HELPER = """static void mcusim_flip(uint8_t *p, int32_t n)
 {
     /* q XOR 0x80: int8 <-> unsigned 8-bit with zero point + 128 (packed kernels' domain) */
