@@ -236,12 +236,15 @@ class QuantSearch:
                       f"{cost.latency_ms:.3f} ms predicted / {ev.measured_latency_ms} measured")
         return ev
 
-    def baselines(self, *, epochs: int = 3, deploy: bool = True) -> list[Evaluation]:
-        """Uniform 8/8, 4/4, 2/2 and the memory-driven rule, evaluated like the result."""
+    def baselines(self, *, epochs: int = 3, deploy: bool = True,
+                  memory: Budget | None = None) -> list[Evaluation]:
+        """Uniform 8/8, 4/4, 2/2 and the memory-driven rule, evaluated like the result.
+
+        ``memory``: the SRAM/Flash budget of the memory rule (default: the search's)."""
         out = []
         for b in (8, 4, 2):
             out.append(self.evaluate(f"uniform {b}/{b}", {i: (b, b) for i in self.layers},
                                      epochs=epochs, deploy=deploy))
-        rule = memory_rule(self.layers, self.graph, self.price, self.budget)
+        rule = memory_rule(self.layers, self.graph, self.price, memory or self.budget)
         out.append(self.evaluate("memory rule (CMix-NN)", rule, epochs=epochs, deploy=deploy))
         return out
