@@ -131,3 +131,20 @@ def test_predicted_cost_matches_the_deployed_run(cnn, board):
         # the arena is the planner's; static data and stack are calibrated estimates
         assert run.placement.arena_bytes == c.arena_bytes
         assert abs(run.peak_sram_predicted - c.peak_sram_bytes) <= 0.02 * run.peak_sram_predicted
+
+
+def test_start_model_from_tflite_zoo_or_builtin(cnn, tmp_path):
+    from mcusim.model.tflite_io import write_tflite
+    from mcusim.search.quant.run import load_start_model
+
+    tiny = load_model("tiny")
+    g = load_start_model(str(write_tflite(tiny, tmp_path / "tiny.tflite")))
+    assert g == tiny
+    assert load_start_model("tiny").num_operators == 9
+    assert load_start_model("digits_cnn").name == "digits_cnn"
+    with pytest.raises(ModelError, match="digits_cnn"):
+        load_start_model("no_such_model")
+    mixed = requantize_graph(tiny, uniform(tiny, 4, 4), {})
+    write_tflite(mixed, tmp_path / "mixed.tflite")
+    with pytest.raises(ModelError, match="must be int8"):
+        load_start_model(str(tmp_path / "mixed.tflite"))

@@ -78,6 +78,7 @@ def test_tiny_search_end_to_end(tmp_path):
     for f in ("bits.json", "trace.csv", "trace.png", "model.tflite", "fit.txt", "fit.json"):
         assert (out / f).is_file(), f
     assert len((out / "trace.csv").read_text().splitlines()) == 3
+    assert "dw2: no low-bit depthwise kernel" in (out / "fit.txt").read_text()
     # the written model reads back with its bits and kernels, and fits
     from mcusim.model.report import fit
 

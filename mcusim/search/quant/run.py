@@ -10,7 +10,9 @@ point), runs the search, fine-tunes and deploys the best policy (and the baselin
 - ``trace.csv``: one row per episode (reward, accuracy, latency, peak SRAM, Flash, bits);
 - ``trace.png``: reward and latency per episode;
 - ``model.tflite``: the deployed mixed-precision model (bits and kernels in its metadata,
-  so ``mcusim model fit out/model.tflite`` reproduces the report);
+  so ``mcusim model fit out/model.tflite`` reproduces the report), when TFLite can express
+  it (not for ``digits_cnn``, whose stride-2 layers pad symmetrically as the packed
+  convolution requires; ``summary.json`` says why);
 - ``fit.txt`` / ``fit.json``: its ``mcusim model fit`` report on the board;
 - ``baselines.csv``: uniform 8/8, 4/4, 2/2 and the memory-driven rule;
 - ``summary.json``: what ``--json`` prints.
@@ -89,12 +91,21 @@ def run_quant(model: str, board: str, *, dataset: str = "digits", episodes: int 
     if baselines:
         rows += [b.row(s.layers) for b in s.baselines(epochs=final_epochs)]
     _write_rows(out / "baselines.csv", rows)
-    write_tflite(best.graph, out / "model.tflite")
-    if best.report is not None:
-        (out / "fit.txt").write_text(best.report.text())
-        (out / "fit.json").write_text(best.report.to_json(indent=2))
+    try:
+        write_tflite(best.graph, out / "model.tflite")
+        model_file: str | None = str(out / "model.tflite")
+        model_note = ""
+    except ModelError as exc:  # e.g. symmetric padding of a stride-2 layer: no TFLite form
+        model_file, model_note = None, f"model.tflite not written: {exc}"
+        if progress:
+            progress(model_note)
     names = {i: graph.operators[i].name for i in range(graph.num_operators)}
     kept = {names[i]: why for i, why in best.policy.notes.items()}
+    if best.report is not None:
+        notes = "".join(f"  {k}: {why}\n" for k, why in kept.items())
+        (out / "fit.txt").write_text(best.report.text().rstrip("\n") + "\n\nLayers kept at 8 "
+                                     "bits or with 8-bit activations:\n" + notes)
+        (out / "fit.json").write_text(best.report.to_json(indent=2))
     bits = {names[i]: {"w_bits": best.policy.bits[i][0], "a_bits": best.policy.bits[i][1],
                        "kernel": best.cost.kernels.get(i, "s8")} for i in s.layers}
     (out / "bits.json").write_text(json.dumps({"layers": bits, "kept_8_bit": kept}, indent=2))
@@ -112,6 +123,7 @@ def run_quant(model: str, board: str, *, dataset: str = "digits", episodes: int 
         "measured_peak_sram_bytes": best.measured_peak_sram,
         "flash_bytes": best.cost.flash_bytes, "measured_flash_bytes": best.measured_flash,
         "bit_exact": best.bit_exact, "fits": best.report.fits if best.report else None,
+        "model_file": model_file, "model_note": model_note or None,
         "baselines": rows[1:],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -139,6 +139,7 @@ class QuantSearch:
         self.layers, self.fixed = quantisable(graph)
         self.cost = CostModel(graph, self.board)
         self._prices: dict[tuple, PolicyCost] = {}
+        self.check_budget()  # before any training
         t0 = time.perf_counter()
         self.qat = QatModel(graph, seed=seed)
         acc = self.qat.pretrain(self.x_fit, self.y_fit, epochs=pretrain_epochs)
@@ -157,6 +158,11 @@ class QuantSearch:
             self._prices[key] = self.cost.price(pol)
         return self._prices[key]
 
+    def check_budget(self) -> None:
+        """Raise :class:`~mcusim.search.quant.budget.BudgetError` (naming the closest policy)
+        when no policy reachable from 8/8 meets the budget."""
+        enforce({i: (8, 8) for i in self.layers}, self.layers, self.price, self.budget)
+
     # ------------------------------------------------------------------ episodes
     def reward(self, policy: Policy, epochs: int | None = None) -> float:
         """Validation accuracy of ``policy`` after a short QAT fine-tune."""
@@ -174,8 +180,7 @@ class QuantSearch:
         """
         from mcusim.search.quant.agent import ReinforceAgent, layer_features
 
-        # fails early, with the closest policy, when even the cheapest policy is over
-        enforce({i: (8, 8) for i in self.layers}, self.layers, self.price, self.budget)
+        self.check_budget()
         static = layer_features(self.graph, self.layers)
         agent = ReinforceAgent(num_features=static.shape[1] + 2, seed=self.seed)
         best: tuple[float, dict[int, tuple[int, int]]] = (-1.0, {})
