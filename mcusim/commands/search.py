@@ -54,9 +54,12 @@ def register_nas(ssub: argparse._SubParsersAction) -> None:
     n.add_argument("--population", type=int, default=100, metavar="P")
     n.add_argument("--sample", type=int, default=25, metavar="S")
     n.add_argument("--epochs", type=int, default=8, metavar="E", help="training epochs per candidate")
-    n.add_argument("--latency", choices=["auto", "macs", "predictor"], default="auto",
-                   help="latency model: the lookup-table predictor, or MACs (μNAS's proxy); "
-                        "auto: the predictor when available")
+    n.add_argument("--latency", choices=["auto", "simulated", "predictor", "macs"],
+                   default="auto",
+                   help="latency model: simulated (each layer through the emulated kernels, "
+                        "cached per layer), predictor (the lookup-table predictor: --predictor "
+                        "FILE, or fitted on a small sweep), macs (μNAS's proxy); auto: "
+                        "--predictor when given, else simulated")
     n.add_argument("--predictor", metavar="FILE", help="a saved latency predictor (mcusim lut fit)")
     n.add_argument("--validate", type=int, default=3, metavar="N",
                    help="besides the Pareto front, run N other candidates on the board (default 3)")

@@ -58,28 +58,27 @@ class NasResult:
 
 def make_latency(kind: str, board: str, *, predictor: str | None = None,
                  space: SearchSpace | None = None, seed: int = 0) -> LatencyModel:
-    """``macs``, or ``predictor`` (a saved file, or fitted on a small sweep of random
-    candidates' layers), or ``auto`` (the predictor when the lookup-table package is
-    there, else MACs)."""
+    """``simulated`` (every layer through the emulated kernels, cached per layer), ``macs``
+    (μNAS's proxy), ``predictor`` (a saved file, or fitted on a small sweep of random
+    candidates' layers), or ``auto`` (the given predictor file, else simulation)."""
     if kind == "macs":
         return MacsLatency()
+    if kind == "simulated" or (kind == "auto" and predictor is None):
+        from mcusim.search.nas.simulate import SimulatedLatency
+
+        return SimulatedLatency(board)
     if predictor is not None:
         return PredictorLatency.load(predictor, board=get_board(board).name)
-    if kind in ("predictor", "auto"):
-        try:
-            if space is None:
-                raise SearchError("fitting a predictor needs the search space")
-            from mcusim.search.nas.graphs import untrained_graph
+    if kind == "predictor":
+        if space is None:
+            raise SearchError("fitting a predictor needs the search space")
+        from mcusim.search.nas.graphs import untrained_graph
 
-            rng = np.random.default_rng([seed, 99])
-            graphs = [untrained_graph(space.random_architecture(rng), space, seed=i)
-                      for i in range(8)]
-            return PredictorLatency.fit_sweep(get_board(board).name, graphs)
-        except SearchError:
-            if kind == "auto":
-                return MacsLatency()
-            raise
-    raise SearchError(f"unknown latency model {kind!r}", known="auto, macs, predictor")
+        rng = np.random.default_rng([seed, 99])
+        graphs = [untrained_graph(space.random_architecture(rng), space, seed=i)
+                  for i in range(8)]
+        return PredictorLatency.fit_sweep(get_board(board).name, graphs)
+    raise SearchError(f"unknown latency model {kind!r}", known="auto, simulated, macs, predictor")
 
 
 def minimal_needs(space: SearchSpace, evaluator: Evaluator) -> dict[str, float]:
@@ -171,6 +170,10 @@ def run_nas(*, board: str, dataset: str | Dataset | None = "digits", rounds: int
     df = df[df["trial"] < rounds].reset_index(drop=True)
     front = study.pareto()
     front = front[front["trial"] < rounds].reset_index(drop=True)
+    if data is not None:
+        df = _test_accuracy(df, front, data)
+        front = front.drop(columns=["test_accuracy"], errors="ignore").merge(
+            df[["trial", "test_accuracy"]], on="trial", how="left")
     validation = pd.DataFrame()
     if out is not None and validate is not None and "tflite_path" in df:
         from mcusim.search.nas.validate import choose_for_validation, validate_models
@@ -187,6 +190,26 @@ def run_nas(*, board: str, dataset: str | Dataset | None = "digits", rounds: int
     if out is not None:
         _write(Path(out), res)
     return res
+
+
+def _test_accuracy(df: pd.DataFrame, front: pd.DataFrame, data: Dataset) -> pd.DataFrame:
+    """Test accuracy (int8 graph, numpy reference) of the front and the best feasible trial."""
+    from mcusim.model.tflite_io import read_tflite
+    from mcusim.search.nas.evaluate import int8_accuracy
+
+    df = df.copy()
+    if "test_accuracy" not in df:
+        df["test_accuracy"] = np.nan
+    want = set(int(t) for t in front["trial"])
+    feas = df[df["feasible"].astype(bool) & df["accuracy"].notna()]
+    if not feas.empty:
+        want.add(int(feas.loc[feas["accuracy"].idxmax(), "trial"]))
+    for t in sorted(want):
+        i = df.index[df["trial"] == t][0]
+        path = df.at[i, "tflite_path"] if "tflite_path" in df else None
+        if pd.isna(df.at[i, "test_accuracy"]) and isinstance(path, str) and Path(path).exists():
+            df.at[i, "test_accuracy"] = int8_accuracy(read_tflite(path), data.x_test, data.y_test)
+    return df
 
 
 def _candidates(df: pd.DataFrame, front: pd.DataFrame, validation: pd.DataFrame) -> pd.DataFrame:
