@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mcusim.cli import main
 from mcusim.search import SearchError
 from mcusim.search.nas.compare import mac_comparison, spearman
 from mcusim.search.nas.data import make_dataset
@@ -195,3 +196,16 @@ def test_mac_comparison_counts_disagreements():
     assert (r["proxy_only"], r["latency_only"], r["both"]) == (1, 1, 1)
     assert r["spearman"] == pytest.approx(spearman(df["macs"], df["latency_ms"]))
     assert spearman(np.arange(5), np.arange(5) ** 2) == pytest.approx(1.0)
+
+
+def test_cli_impossible_bounds(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="scikit-learn (the digits data set) is not installed")
+    code = main(["search", "nas", "-b", "stm32f746zg", "--rounds", "2", "--max-sram", "10",
+                 "--out", str(tmp_path), "--latency", "macs"])
+    err = capsys.readouterr().err
+    assert code == 3 and "impossible bounds: peak_sram <= 10" in err
+
+
+def test_cli_search_without_subcommand_prints_help(capsys):
+    assert main(["search"]) == 2
+    assert "nas" in capsys.readouterr().out

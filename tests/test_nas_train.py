@@ -100,10 +100,3 @@ def test_cli_search_nas_json(tmp_path, capsys):
     assert out["candidates"] == 2 and out["board"] == "stm32f469i"
     assert code == (0 if out["feasible"] else 3)
     assert (tmp_path / "candidates.csv").read_text().startswith("trial,architecture,")
-
-
-def test_cli_impossible_bounds(tmp_path, capsys):
-    code = main(["search", "nas", "-b", "stm32f746zg", "--rounds", "2", "--max-sram", "10",
-                 "--out", str(tmp_path), "--latency", "macs"])
-    err = capsys.readouterr().err
-    assert code == 3 and "impossible bounds: peak_sram <= 10" in err
