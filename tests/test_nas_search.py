@@ -112,6 +112,7 @@ def test_study_resumes_from_its_checkpoint(tmp_path):
     assert sorted(resumed.trials) == list(range(5))
     df = resumed.optimize(8, progress=False)
     pd.testing.assert_frame_equal(df[COLS], full[COLS])
+    assert sorted(_study(seed=3, directory=tmp_path).trials) == list(range(8))
 
 
 def test_checkpoint_of_another_search_is_refused(tmp_path):

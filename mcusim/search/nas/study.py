@@ -160,14 +160,16 @@ class Study:
         ck = self.checkpoint
         assert ck is not None
         if ck.exists():
-            for n, line in enumerate(ck.read_text().splitlines(), 1):
+            lines = ck.read_text().splitlines()
+            for n, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                     self.trials[int(row["trial"])] = row
-                except (json.JSONDecodeError, KeyError, ValueError):
-                    if n == len(ck.read_text().splitlines()):   # a line cut by an interrupt
+                except (json.JSONDecodeError, KeyError, ValueError, TypeError):
+                    if n == len(lines):                 # the last line, cut by an interrupt
+                        ck.write_text("".join(x + "\n" for x in lines[:-1]))
                         continue
                     raise SearchError("corrupt checkpoint line", file=str(ck), line=n) from None
 
