@@ -76,7 +76,7 @@ def validate_models(df: pd.DataFrame, trials: Sequence[int], board: str, *,
         rec = by_trial.loc[t]
         path = rec.get("tflite_path")
         row: dict[str, Any] = {"trial": int(t), "latency_ms_predicted": rec["latency_ms"],
-                               "peak_sram_predicted": rec["peak_sram"],
+                               "peak_sram_predicted": rec.get("peak_sram", rec.get("peak_sram_predicted")),
                                "flash_bytes_predicted": rec["flash_bytes"]}
         if not isinstance(path, str) or not Path(path).exists():
             rows.append({**row, "fits": False, "verdict": "no .tflite for this trial"})
