@@ -10,13 +10,14 @@
    candidates, Spearman's rank correlation between MACs and simulated latency over all
    evaluated candidates, and how many candidates the MAC proxy calls feasible that the
    simulated latency rejects (and the reverse) for the latency bound; validation of the front
-   on the board when the model runner is present.  Writes the table into README.md between
-   ``<!-- nas-table:start -->`` and ``<!-- nas-table:end -->`` (or prints it).
+   on the board (the model runner's fit).  Writes the table into the page of the
+   ``nas-table`` block (``<!-- nas-table:start -->`` ... ``<!-- nas-table:end -->``, see
+   ``benchmarks/_readme.py``), or prints it.
 
 Usage::
 
     python benchmarks/nas_search.py [--rounds 300] [--jobs 2] [--out out/nas-bench]
-        [--max-latency-ms 2] [--population 100] [--sample 25] [--no-proxy]
+        [--max-latency-ms 2] [--population 100] [--sample 25] [--no-proxy] [--report-only]
 
 Both searches checkpoint into ``--out``; re-running resumes them.
 """
@@ -69,15 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-error", type=float, default=0.05)
     ap.add_argument("--out", default="out/nas-bench")
     ap.add_argument("--no-proxy", action="store_true", help="skip the MAC-proxy search")
-    ap.add_argument("--readme", default=None, help="README to write the table into")
+    ap.add_argument("--page", default=None,
+                    help="page to write the table into (default: the nas-table block's page)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rewrite the table from <out>/benchmark.json")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.report_only:
+        result = json.loads((out / "benchmark.json").read_text())
+        publish("nas-table", _table(result), Path(args.page) if args.page else None)
+        return 0
     board = get_board(args.board)
     bounds = Bounds(error=args.max_error, peak_sram=args.max_sram, flash_bytes=args.max_flash,
                     latency_ms=args.max_latency_ms)
     common = dict(board=board.name, dataset="digits", rounds=args.rounds, bounds=bounds,
                   jobs=args.jobs, seed=args.seed, population=args.population,
                   sample=args.sample, train=TrainConfig(epochs=args.epochs), progress=True)
-    out = Path(args.out)
 
     t0 = time.perf_counter()
     sim = run_nas(out=out / "simulated", latency="simulated", **common)
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "best_by_proxy": _best(b, proxy_ok), "best_truly_feasible": _best(b, really),
             "spearman_macs_vs_simulated": spearman(okb["macs"], okb["latency_ms_simulated"])}
     (out / "benchmark.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    publish("nas-table", _table(result), **({"readme": Path(args.readme)} if args.readme else {}))
+    publish("nas-table", _table(result), Path(args.page) if args.page else None)
     return 0
 
 
@@ -158,6 +166,19 @@ def _table(r: dict) -> str:
               f"MAC proxy calls {c['proxy_only']} candidates feasible that the simulated "
               f"latency rejects, and rejects {c['latency_only']} that it accepts "
               f"({c['both']} both accept)."]
+    v = [x for x in r.get("validation", []) if x.get("latency_ms_measured") is not None]
+    if v:
+        err = max(abs(float(x["latency_error_pct"])) for x in v)
+        same = sum(x["runner_sram_predicted"] == x["peak_sram_measured"] for x in v)
+        arena = sum(x["arena_measured"] <= x["peak_sram_predicted"] for x in v)
+        gap = [float(x["flash_measured"]) - float(x["flash_bytes_predicted"]) for x in v]
+        lines += ["", f"Validation (`mcusim model fit` of {len(v)} exported models: the front and "
+                  f"a random sample): every one fits; predicted latency within "
+                  f"{err:.2f}% of the simulated whole-model run; runner peak SRAM predicted = "
+                  f"measured for {same} of {len(v)}; arena touched <= planned for {arena}; Flash "
+                  f"estimate (weights + the kernels the model calls) {min(gap):.0f}-{max(gap):.0f} B "
+                  "below the runner's image, which links the whole s8 family, the runtime and "
+                  "the generated runner."]
     return "\n".join(lines)
 
 
