@@ -110,3 +110,18 @@ def test_predictor_latency_wraps_a_fitted_estimator():
 def test_evaluator_rejects_a_latency_model_without_the_interface():
     with pytest.raises(SearchError, match="latency model"):
         Evaluator(SPACE, "stm32f746zg", latency=object())
+
+
+def test_lookup_table_predictor_fitted_on_a_sweep(tmp_path):
+    """The lut predictor fitted on a sweep of two candidates' layers prices those candidates
+    like the simulation, and survives a save/load round trip."""
+    pytest.importorskip("mcusim.predict.store", reason="the lookup-table predictor is absent")
+    rng = np.random.default_rng(1)
+    graphs = [untrained_graph(SPACE.random_architecture(rng), SPACE, seed=i) for i in range(2)]
+    model = PredictorLatency.fit_sweep("stm32f746zg", graphs)
+    sim = SimulatedLatency("stm32f746zg")
+    for g in graphs:
+        assert model.predict_graph(g).sum() == pytest.approx(sim.predict_graph(g).sum(), rel=0.05)
+    model.predictor.save(tmp_path / "p.pkl")
+    again = PredictorLatency.load(tmp_path / "p.pkl", board="stm32f746zg")
+    np.testing.assert_allclose(again.predict_graph(graphs[0]), model.predict_graph(graphs[0]))
