@@ -210,3 +210,16 @@ def test_cli_impossible_bounds(tmp_path, capsys):
 def test_cli_search_without_subcommand_prints_help(capsys):
     assert main(["search"]) == 2
     assert "nas" in capsys.readouterr().out
+
+
+def test_a_trained_search_without_tensorflow_fails_at_once(monkeypatch):
+    import importlib.util
+
+    from mcusim.errors import MissingDependencyError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    ds = make_dataset(np.random.default_rng(0).random((40, 8, 8)), np.arange(40) % 10)
+    with pytest.raises(MissingDependencyError, match="tensorflow"):
+        run_nas(board="stm32f746zg", dataset=ds, rounds=1, latency="macs")

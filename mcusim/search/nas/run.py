@@ -11,6 +11,7 @@ runner is available, and writes into ``out``: ``candidates.csv`` (one row per ca
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mcusim.boards import get_board
+from mcusim.errors import MissingDependencyError
 from mcusim.search import SearchError
 from mcusim.search.nas.compare import mac_comparison
 from mcusim.search.nas.data import Dataset, load_dataset
@@ -132,6 +134,10 @@ def run_nas(*, board: str, dataset: str | Dataset | None = "digits", rounds: int
     """
     b = get_board(board)
     data = load_dataset(dataset, seed=seed) if isinstance(dataset, str) else dataset
+    if data is not None and importlib.util.find_spec("tensorflow") is None:
+        raise MissingDependencyError("the Python package 'tensorflow' is needed for training "
+                                     "candidates but is not installed",
+                                     hint='pip install "mcusim[search]"')
     if space is None:
         if data is None:
             raise SearchError("a train-free search needs its search space")
