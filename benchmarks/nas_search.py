@@ -144,7 +144,7 @@ def _table(r: dict) -> str:
         f"bounds: peak SRAM {r['bounds']['peak_sram']:.0f} B, Flash "
         f"{r['bounds']['flash_bytes']:.0f} B, latency {r['bounds']['latency_ms']} ms "
         "(`python benchmarks/nas_search.py`).", "",
-        "| search | run time | candidates | feasible | best feasible int8 accuracy (val / test) "
+        "| search | wall time of this invocation | candidates | feasible | best feasible int8 accuracy (val / test) "
         "| its peak SRAM / Flash / latency |", "|---|---|---|---|---|---|",
         f"| simulated latency | {s['run_s'] / 60:.1f} min ({s['mean_candidate_s']:.1f} s per "
         f"candidate) | {s['evaluated']} | {s['feasible']} | "
