@@ -21,6 +21,7 @@ TARGETS: dict[str, Path] = {
     "trec-table": DOCS / "kernels_trec.md",
     "models-table": DOCS / "models.md",
     "coremark-table": DOCS / "memory_model.md",
+    "nas-table": DOCS / "nas_search.md",
 }
 
 

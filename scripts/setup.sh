@@ -4,7 +4,8 @@
 #     when arm-none-eabi-gcc is absent, and a host C compiler (Debian package gcc: mcusim's
 #     native counting hooks are C, built once per cache) when cc is absent -- installed
 #     directly as root, otherwise the exact command to run is printed and the script stops;
-#  2. a Python virtual environment (default .venv) with mcusim and its test extras.
+#  2. a Python virtual environment (default .venv) with mcusim, its test extra and the search
+#     extra (TensorFlow, for the architecture and bit-width searches and their tests).
 set -euo pipefail
 VENV="${1:-.venv}"
 
@@ -42,4 +43,4 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "setup: installing mcusim into $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q -e ".[test,search]"
