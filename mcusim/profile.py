@@ -19,10 +19,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -31,12 +31,52 @@ from mcusim.timing import Accounting, account, get_core_model
 from mcusim.timing.account import _first_load
 from mcusim.timing.callgraph import inclusive_costs
 
-if TYPE_CHECKING:   # pandas is imported by the tables, not to count cycles
+if TYPE_CHECKING:   # pandas is imported by the DataFrame views only
     import pandas as pd
 
-__all__ = ["Profile", "build_profile"]
+__all__ = ["FunctionRow", "InsnRow", "LineRow", "Profile", "build_profile"]
 
 UNKNOWN = "??"
+
+
+class InsnRow(NamedTuple):
+    """One executed instruction (a row of :meth:`Profile.instructions_table`)."""
+
+    address: int
+    function: str
+    size: int
+    disassembly: str
+    executions: int
+    cycles: int
+    icache_misses: int
+    dcache_misses: int
+    file: str
+    line: int
+
+
+class FunctionRow(NamedTuple):
+    """One function (a row of :meth:`Profile.functions`)."""
+
+    name: str
+    self_cycles: int
+    inclusive_cycles: int
+    instructions: int
+    inclusive_instructions: int
+    self_pct: float
+
+
+class LineRow(NamedTuple):
+    """One source line (a row of :meth:`Profile.lines`)."""
+
+    file: str
+    line: int
+    function: str
+    executions: int
+    instructions: int
+    cycles: int
+
+
+_Row = TypeVar("_Row")
 
 
 def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
@@ -130,17 +170,20 @@ class Profile:
                 "fetch": a.fetch, "data": a.data}
 
     # -- tables ------------------------------------------------------------------------
+    # The tables are plain rows (named tuples, sorted as documented); the DataFrame views
+    # (instructions_table, functions, lines) are built from them, so the command line's text
+    # and JSON output never imports pandas.
     @cached_property
-    def _insn_table(self) -> pd.DataFrame:
+    def _insn_rows(self) -> list[InsnRow]:
         rows: dict[int, list[Any]] = {}
         nblocks = len(self.accounting.blocks)
         counted = self.counts.blocks if len(self.counts.blocks) == nblocks else None
-        for i, (blk, n, cyc) in enumerate(zip(self.accounting.blocks,
-                                              self.accounting.executions.tolist(),
-                                              self.accounting.cycles)):
+        imisses = counted["imiss"].tolist() if counted is not None else [0] * nblocks
+        dmisses = counted["dmiss"].tolist() if counted is not None else [0] * nblocks
+        for blk, n, cyc, imiss, dmiss in zip(self.accounting.blocks,
+                                             self.accounting.executions.tolist(),
+                                             self.accounting.cycles, imisses, dmisses):
             # miss events sit where the cycle model charges them (block start, first load)
-            imiss = int(counted[i]["imiss"]) if counted is not None else 0
-            dmiss = int(counted[i]["dmiss"]) if counted is not None else 0
             at_load = _first_load(blk) if dmiss else -1
             for j, (insn, c) in enumerate(zip(blk.insns, cyc.tolist())):
                 im = imiss if j == 0 else 0
@@ -154,31 +197,34 @@ class Profile:
                     row[4] += int(c)
                     row[5] += im
                     row[6] += dm
-        import pandas as pd
-
-        df = pd.DataFrame(sorted(rows.values()),
-                          columns=["address", "size", "disassembly", "executions", "cycles",
-                                   "icache_misses", "dcache_misses"])
-        funcs, files, lines = [], [], []
-        for addr in df["address"].tolist():
-            funcs.append(self._function_name(addr))
+        out = []
+        for addr, size, text, n, c, im, dm in sorted(rows.values()):
             loc = self.image.line_at(addr) if self.image is not None else None
-            files.append(loc[0] if loc else UNKNOWN)
-            lines.append(int(loc[1]) if loc else 0)
-        df.insert(1, "function", funcs)
-        df["file"] = files
-        df["line"] = lines
-        return df
+            out.append(InsnRow(addr, self._function_name(addr), size, text, n, c, im, dm,
+                               loc[0] if loc else UNKNOWN, int(loc[1]) if loc else 0))
+        return out
+
+    @cached_property
+    def _rows_by_function(self) -> dict[str, list[InsnRow]]:
+        """Instruction rows per function (functions in order of first appearance)."""
+        out: dict[str, list[InsnRow]] = {}
+        for r in self._insn_rows:
+            out.setdefault(r.function, []).append(r)
+        return out
 
     def _function_name(self, addr: int) -> str:
         sym = self.image.function_at(addr) if self.image is not None else None
         return sym.name if sym is not None else "(unknown)"
 
+    def instruction_rows(self) -> list[InsnRow]:
+        """The rows of :meth:`instructions_table` as named tuples (no pandas)."""
+        return list(self._insn_rows)
+
     def instructions_table(self) -> pd.DataFrame:
         """One row per executed instruction: address, function, size, disassembly,
         executions, cycles, icache_misses (line fills charged to the instruction),
         dcache_misses, file, line (sorted by address)."""
-        return self._insn_table.copy()
+        return _frame(self._insn_rows, InsnRow._fields)
 
     @cached_property
     def _calls(self) -> dict[tuple[str, str], int]:
@@ -198,39 +244,51 @@ class Profile:
         return dict(self._calls)
 
     @cached_property
-    def _func_table(self) -> pd.DataFrame:
-        df = self._insn_table
-        g = df.groupby("function", sort=False)
-        self_cyc = g["cycles"].sum()
-        n_instr = g["executions"].sum()
-        entry = self._function_name(int(self.counts.entry)) if len(df) else None
-        incl = inclusive_costs(self_cyc.to_dict(), self._calls, {entry: 1} if entry else {})
-        incl_instr = inclusive_costs(n_instr.to_dict(), self._calls,
-                                     {entry: 1} if entry else {})
-        import pandas as pd
+    def _func_rows(self) -> list[FunctionRow]:
+        self_cyc: dict[str, int] = {}
+        n_instr: dict[str, int] = {}
+        for r in self._insn_rows:            # functions in order of first appearance
+            self_cyc[r.function] = self_cyc.get(r.function, 0) + r.cycles
+            n_instr[r.function] = n_instr.get(r.function, 0) + r.executions
+        entry = self._function_name(int(self.counts.entry)) if self._insn_rows else None
+        roots = {entry: 1} if entry else {}
+        incl = inclusive_costs(self_cyc, self._calls, roots)
+        incl_instr = inclusive_costs(n_instr, self._calls, roots)
+        total = max(1, self.cycles)
+        rows = [FunctionRow(f, c, int(round(incl[f])), n_instr[f], int(round(incl_instr[f])),
+                            100.0 * c / total) for f, c in self_cyc.items()]
+        return _descending(rows, [r.self_cycles for r in rows])
 
-        out = pd.DataFrame({
-            "name": self_cyc.index,
-            "self_cycles": self_cyc.to_numpy(np.int64),
-            "inclusive_cycles": [int(round(incl[f])) for f in self_cyc.index],
-            "instructions": n_instr.to_numpy(np.int64),
-            "inclusive_instructions": [int(round(incl_instr[f])) for f in self_cyc.index],
-        })
-        out["self_pct"] = 100.0 * out["self_cycles"] / max(1, self.cycles)
-        return out.sort_values("self_cycles", ascending=False, ignore_index=True)
+    def function_rows(self) -> list[FunctionRow]:
+        """The rows of :meth:`functions` as named tuples (no pandas)."""
+        return list(self._func_rows)
 
     def functions(self) -> pd.DataFrame:
         """Per function: name, self_cycles, inclusive_cycles, instructions (self),
         inclusive_instructions, self_pct; sorted by self cycles."""
-        return self._func_table.copy()
+        return _frame(self._func_rows, FunctionRow._fields)
+
+    @cached_property
+    def _line_rows(self) -> list[LineRow]:
+        groups: dict[tuple[str, int, str], list[int]] = {}
+        for r in self._insn_rows:            # lines in order of first appearance
+            g = groups.get((r.file, r.line, r.function))
+            if g is None:
+                groups[(r.file, r.line, r.function)] = [r.executions, r.executions, r.cycles]
+            else:
+                g[0] = max(g[0], r.executions)
+                g[1] += r.executions
+                g[2] += r.cycles
+        rows = [LineRow(*key, *vals) for key, vals in groups.items()]
+        return _descending(rows, [r.cycles for r in rows])
+
+    def line_rows(self) -> list[LineRow]:
+        """The rows of :meth:`lines` as named tuples (no pandas)."""
+        return list(self._line_rows)
 
     def lines(self) -> pd.DataFrame:
         """Per source line (DWARF): file, line, function, executions, instructions, cycles."""
-        df = self._insn_table
-        g = df.groupby(["file", "line", "function"], sort=False)
-        out = g.agg(executions=("executions", "max"), instructions=("executions", "sum"),
-                    cycles=("cycles", "sum")).reset_index()
-        return out.sort_values("cycles", ascending=False, ignore_index=True)
+        return _frame(self._line_rows, LineRow._fields)
 
     # -- exports -----------------------------------------------------------------------
     def summary(self, *, top: int | None = None) -> dict[str, Any]:
@@ -242,8 +300,8 @@ class Profile:
         Counts are integers; CPI has 4 decimals, latencies 3 significant decimals of their
         unit (µs: 3, ms: 6), percentages 2.
         """
-        funcs = self._func_table if top is None else self._func_table.head(top)
-        lines = self.lines() if top is None else self.lines().head(top)
+        funcs = self._func_rows if top is None else self._func_rows[:top]
+        lines = self._line_rows if top is None else self._line_rows[:top]
         res = self.result
         return {
             "board": self.board.name, "core": self.board.core, "clock_hz": self.clock_hz,
@@ -258,14 +316,14 @@ class Profile:
                 {"name": r.name, "self_cycles": int(r.self_cycles),
                  "inclusive_cycles": int(r.inclusive_cycles),
                  "instructions": int(r.instructions), "self_pct": round(float(r.self_pct), 2)}
-                for r in funcs.itertuples()
+                for r in funcs
             ],
             "lines": [
                 {"file": str(r.file), "line": int(r.line), "function": str(r.function),
                  "executions": int(r.executions), "instructions": int(r.instructions),
                  "cycles": int(r.cycles),
                  "pct": round(100.0 * int(r.cycles) / max(1, self.cycles), 2)}
-                for r in lines.itertuples()
+                for r in lines
             ],
         }
 
@@ -278,7 +336,7 @@ class Profile:
 
     def to_csv(self, path: str | Path) -> None:
         """Write the per-instruction table as CSV."""
-        self._insn_table.to_csv(path, index=False)
+        self.instructions_table().to_csv(path, index=False)
 
     def annotate(self, function: str | None = None) -> str:
         """Disassembly with cycles beside each instruction, like ``perf annotate``; each
@@ -289,19 +347,19 @@ class Profile:
         function
             Only this function (default: every executed function, hottest first).
         """
-        df = self._insn_table
-        names = [function] if function else self._func_table["name"].tolist()
+        by_func = self._rows_by_function
+        names = [function] if function else [r.name for r in self._func_rows]
         out: list[str] = []
         for name in names:
-            part = df[df["function"] == name]
-            if part.empty:
+            part = by_func.get(name)
+            if not part:
                 out.append(f"{name}: not executed")
                 continue
-            total = int(part["cycles"].sum())
+            total = sum(r.cycles for r in part)
             out.append(f" Percent |    Cycles |      Execs | {name} ({total} cycles, "
                        f"{100.0 * total / max(1, self.cycles):.2f}% of run)")
             last_line = None
-            for r in part.itertuples():
+            for r in part:
                 loc = (r.file, r.line)
                 if r.line and loc != last_line:
                     text = _source_line(r.file, r.line)
@@ -328,12 +386,13 @@ class Profile:
 
     def callgrind_text(self) -> str:
         """The callgrind export as text."""
-        df = self._insn_table
-        funcs = self._func_table.set_index("name")
+        rows = self._insn_rows
+        by_func = self._rows_by_function
+        funcs = {r.name: r for r in self._func_rows}
         obj = str(getattr(self.image, "path", "firmware.elf"))
-        fn_file = {name: _main_file(part) for name, part in df.groupby("function")}
-        events = ["cycles", "executions", "icache_misses", "dcache_misses"]
-        totals = [int(df[e].sum()) for e in events]
+        fn_file = {name: _main_file(part) for name, part in by_func.items()}
+        totals = [sum(r.cycles for r in rows), sum(r.executions for r in rows),
+                  sum(r.icache_misses for r in rows), sum(r.dcache_misses for r in rows)]
         lines = ["# callgrind format", "version: 1", "creator: mcusim", f"cmd: {obj}",
                  "positions: instr line",
                  "event: Cycles : Cycles (timing model)",
@@ -342,26 +401,26 @@ class Profile:
                  "event: D1mr : Data cache misses (wait-state memory)",
                  "events: Cycles Ir I1mr D1mr",
                  f"summary: {' '.join(map(str, totals))}", "", f"ob={obj}"]
-        first = {name: (int(part["address"].iloc[0]), int(part["line"].iloc[0]))
-                 for name, part in df.groupby("function")}
+        first = {name: (part[0].address, part[0].line) for name, part in by_func.items()}
         callees: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
         entered: dict[str, int] = defaultdict(int)
         for (caller, callee), n, site in self._call_sites():
             if caller != callee:
                 callees[caller].append((callee, n, site))
                 entered[callee] += n
-        line_of = dict(zip(df["address"].tolist(), df["line"].tolist()))
-        for name, part in df.groupby("function", sort=False):
+        line_of = {r.address: r.line for r in rows}
+        for name, part in by_func.items():
             lines.append(f"fl={fn_file[name]}")
             lines.append(f"fn={name}")
-            for r in part[["address", "line", *events]].itertuples(index=False):
-                lines.append(f"0x{r[0]:x} {int(r[1])} " + " ".join(str(int(v)) for v in r[2:]))
+            for r in part:
+                lines.append(f"0x{r.address:x} {r.line} {r.cycles} {r.executions} "
+                             f"{r.icache_misses} {r.dcache_misses}")
             for callee, n, site in callees.get(name, ()):
-                if callee not in funcs.index:
+                if callee not in funcs:
                     continue
                 share = n / max(1, entered[callee])
-                inc_c = int(round(share * funcs.at[callee, "inclusive_cycles"]))
-                inc_i = int(round(share * funcs.at[callee, "inclusive_instructions"]))
+                inc_c = int(round(share * funcs[callee].inclusive_cycles))
+                inc_i = int(round(share * funcs[callee].inclusive_instructions))
                 addr, line = first.get(callee, (0, 0))
                 lines.append(f"cfl={fn_file.get(callee, UNKNOWN)}")
                 lines.append(f"cfn={callee}")
@@ -391,10 +450,11 @@ class Profile:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        funcs = self._func_table.head(top).iloc[::-1]
+        funcs = self._func_rows[:top][::-1]
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.35 * len(funcs) + 1.5)),
                                        gridspec_kw={"width_ratios": [3, 1]})
-        ax1.barh(funcs["name"], funcs["self_cycles"], color="tab:blue", label="self")
+        ax1.barh([r.name for r in funcs], [r.self_cycles for r in funcs], color="tab:blue",
+                 label="self")
         ax1.set_xlabel("cycles")
         ax1.set_title(f"{self.board.name}: {self.cycles:,} cycles, "
                       f"{self.latency_us:,.1f} us at {self.clock_hz / 1e6:g} MHz")
@@ -428,6 +488,26 @@ def _source_line(path: str, line: int) -> str:
     return text[line - 1].strip() if 0 < line <= len(text) else ""
 
 
-def _main_file(part: pd.DataFrame) -> str:
-    files = part.loc[part["file"] != UNKNOWN, "file"]
-    return str(files.mode().iloc[0]) if len(files) else UNKNOWN
+def _main_file(part: list[InsnRow]) -> str:
+    """The file most of ``part``'s instructions come from (the first by name on a tie)."""
+    files = Counter(r.file for r in part if r.file != UNKNOWN)
+    if not files:
+        return UNKNOWN
+    most = max(files.values())
+    return min(f for f, n in files.items() if n == most)
+
+
+def _descending(rows: list[_Row], keys: list[int]) -> list[_Row]:
+    """``rows`` sorted by ``keys``, largest first, ties in the order of pandas'
+    ``sort_values(ascending=False)`` (its default, unstable quicksort on the reversed
+    array), so the tables and their DataFrame views list rows alike."""
+    k = np.asarray(keys, dtype=np.int64)[::-1]
+    idx = np.arange(len(keys))[::-1]
+    return [rows[i] for i in idx[k.argsort(kind="quicksort")][::-1].tolist()]
+
+
+def _frame(rows: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+    """A DataFrame of plain rows (pandas is imported here, for API users only)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(columns))

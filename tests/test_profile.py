@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -236,3 +237,33 @@ def test_annotate_skips_a_source_that_became_a_fifo(tmp_path) -> None:
     os.mkfifo(src)             # the DWARF path now names a FIFO: reading it would block
     text = prof.annotate("twice")
     assert "twice" in text and "return 2 * x" not in text
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("name", ["mb_branchy", "mcu_dot_s8"])
+def test_plain_rows_are_the_dataframe_views(board: str, name: str) -> None:
+    m, r = run_program(board, name)
+    prof = m.profile(r)
+    for rows, frame in ((prof.instruction_rows(), prof.instructions_table()),
+                        (prof.function_rows(), prof.functions()),
+                        (prof.line_rows(), prof.lines())):
+        assert list(frame.columns) == list(rows[0]._fields)
+        assert [tuple(r) for r in rows] == list(frame.itertuples(index=False, name=None))
+    # sorted like pandas' sort_values(ascending=False) on the grouped tables
+    funcs = prof.instructions_table().groupby("function", sort=False)["cycles"].sum()
+    expected = funcs.reset_index().sort_values("cycles", ascending=False)["function"].tolist()
+    assert [f.name for f in prof.function_rows()] == expected
+
+
+def test_cli_profile_text_and_json_import_no_pandas(tmp_path) -> None:
+    elf = build_firmware(PROGRAMS, get_board("stm32f469i")).elf
+    probe = ("import json, sys, contextlib, io\nimport mcusim.cli\n"
+             "for extra in ([], ['--json'], ['--annotate', 'mb_branchy']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             f"        mcusim.cli.main(['profile', {str(elf)!r}, '-b', 'stm32f469i', '--call',"
+             " 'mb_branchy', '20', 'zeros:int32:32', '32', *extra])\n"
+             "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    modules = {m.split(".")[0] for m in json.loads(out.splitlines()[-1])}
+    assert "pandas" not in modules and "pyarrow" not in modules and "mcusim" in modules

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for option, suffixes in (("callgrind", ()), ("csv", ()), ("plot", PLOT_FORMATS)):
         if getattr(args, option):   # checked before any work is done
             check_output(getattr(args, option), f"--{option} file", suffixes)
-    import_in_background("mcusim.profile")   # its tables need pandas; load it meanwhile
+    import_in_background("mcusim.profile")   # (and Capstone) loaded meanwhile
     top = args.top if args.top and args.top > 0 else None
     runs = [_profile(spec, args) for spec in args.board]
     profiles = board_columns([(prof.board.name, prof) for prof in runs])
@@ -128,14 +128,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"stop reason {res.stop_reason}, return value {value}")
     print("cycles by cause: " + ", ".join(f"{k} {v:,}" for k, v in prof.breakdown.items()))
     print()
-    funcs = prof.functions().head(args.top)
-    print(format_table(funcs.to_dict("records"),
+    funcs = prof.function_rows()[:args.top]
+    print(format_table([r._asdict() for r in funcs],
                        ["name", "self_cycles", "inclusive_cycles", "instructions", "self_pct"]))
-    lines = prof.lines().head(args.top)
-    if (lines["line"] > 0).any():
+    lines = prof.line_rows()[:args.top]
+    if any(r.line > 0 for r in lines):
         print()
-        rows = [{**r, "file": f"{Path(r['file']).name}:{r['line']}"}
-                for r in lines.to_dict("records")]
+        rows = [{**r._asdict(), "file": f"{Path(r.file).name}:{r.line}"} for r in lines]
         print(format_table(rows, ["file", "function", "executions", "cycles"]))
     if args.annotate:
         print()
