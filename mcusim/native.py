@@ -2,8 +2,9 @@
 
 This module keeps the one speed trick of mcusim in one place.  Python callbacks cost about
 1 µs per block; instead the block and memory-read callbacks are C functions
-(``mcusim/_native_hooks.c``), built once with the host C compiler into a shared library in
-the build cache (:func:`hook_library`), loaded with ctypes and registered with Unicorn's C
+(``mcusim/_native_hooks.c``), compiled into a plain shared library -- in a wheel at build
+time (``setup.py``), in a checkout once with the host C compiler into the build cache
+(:func:`hook_library`) -- loaded with ctypes and registered with Unicorn's C
 ``uc_hook_add`` / ``uc_mmio_map`` by :mod:`mcusim.engine`.  A warm start only loads the
 library (about a millisecond: no compiler, no JIT).  The hooks update one flat ``uint64``
 state array (the ``user_data`` pointer) and never call back into Python:
@@ -48,7 +49,8 @@ state array (the ``user_data`` pointer) and never call back into Python:
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
 in the state array, so the library holds no process-specific pointer and links against
 nothing.  The state layout (the ``H_*`` indices and row sizes below) is passed to the
-compiler as ``-D`` flags: it is defined once, in :mod:`mcusim._native_layout`.
+compiler as ``-D`` flags: it is defined once, in :mod:`mcusim._native_layout` (the flags
+and the key of a build: :mod:`mcusim._native_build`).
 
 After the run :func:`read_counts` turns the state into a :class:`BlockCounts` (plain numpy
 arrays), which is all the timing model sees.
@@ -60,7 +62,6 @@ import ctypes
 import hashlib
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,7 +69,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mcusim import _native_layout
+from mcusim import _native_build
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_RUN, H_INSNS, H_BUDGET, H_PREV, H_CUR, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
@@ -413,16 +414,6 @@ def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarra
     return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
 
 
-_SOURCE = Path(__file__).with_name("_native_hooks.c")
-_CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-strict-aliasing")
-
-
-def _layout_defines() -> list[str]:
-    """The state layout as ``-D`` flags for the C hooks (one definition: _native_layout)."""
-    names = sorted(n for n in vars(_native_layout) if n.isupper())
-    return [f"-D{n}={getattr(_native_layout, n)}ull" for n in names]
-
-
 def _host_compiler() -> str:
     from mcusim.errors import ToolchainError
 
@@ -434,32 +425,46 @@ def _host_compiler() -> str:
                          hint="install one with: sudo apt-get install gcc (or set $CC)")
 
 
+def prebuilt_library(directory: Path | None = None) -> Path | None:
+    """The library built with the wheel (``setup.py``), or None when there is none or it is
+    stale (its recorded key is not the key of the installed source and layout)."""
+    directory = directory or Path(__file__).parent
+    lib = directory / _native_build.PREBUILT
+    try:
+        key = (directory / _native_build.PREBUILT_KEY).read_text().strip()
+    except OSError:
+        return None
+    return lib if lib.is_file() and key == _native_build.source_key() else None
+
+
 def hook_library() -> Path:
-    """The shared library of the C hooks, built on first use and cached.
+    """The shared library of the C hooks: the wheel's prebuilt one when it matches the
+    source, else one built with the host compiler on first use and cached.
 
     The cache key covers the source, the flags (with the state layout) and the compiler
     (its path, size and modification time), so a changed layout or compiler rebuilds it.
     Concurrent processes may build it at the same time: each writes a private file and
     renames it into place.
     """
+    prebuilt = prebuilt_library()
+    if prebuilt is not None:
+        return prebuilt
     from mcusim.build import cache_dir
     from mcusim.errors import ToolchainError
 
     cc = _host_compiler()
-    flags = [*_CFLAGS, *_layout_defines()]
     stat = os.stat(cc)
-    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *flags, cc, str(stat.st_size),
+    key = hashlib.sha256("\0".join([_native_build.source_key(), cc, str(stat.st_size),
                                      str(stat.st_mtime_ns)]).encode()).hexdigest()[:16]
     lib = cache_dir() / "native" / key / "mcusim_hooks.so"
     if lib.exists():
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_name(f".{os.getpid()}.{lib.name}")
-    command = [cc, *flags, "-o", str(tmp), str(_SOURCE)]
-    out = subprocess.run(command, capture_output=True, text=True, check=False)
+    out = _native_build.compile_hooks(cc, tmp)
     if out.returncode != 0:
         raise ToolchainError("building mcusim's native hooks failed",
-                             command=" ".join(command), output=out.stderr.strip()[-2000:])
+                             command=" ".join(out.args), output=out.stderr.strip()[-2000:])
     os.replace(tmp, lib)
     return lib
 

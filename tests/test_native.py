@@ -133,6 +133,24 @@ def test_missing_host_compiler_is_a_toolchain_error(tmp_path, monkeypatch):
         native.hook_library()
 
 
+def test_prebuilt_library_used_only_when_its_key_matches(tmp_path, monkeypatch):
+    from mcusim import _native_build, native
+
+    assert native.prebuilt_library(tmp_path) is None                    # none shipped
+    lib = tmp_path / _native_build.PREBUILT
+    assert _native_build.compile_hooks("gcc", lib).returncode == 0
+    key = tmp_path / _native_build.PREBUILT_KEY
+    key.write_text(_native_build.source_key() + "\n")
+    assert native.prebuilt_library(tmp_path) == lib
+    key.write_text("0123456789abcdef\n")                               # built from another source
+    assert native.prebuilt_library(tmp_path) is None
+    # a wheel's library is used without a compiler; a stale one falls back to the cache
+    monkeypatch.setattr(native, "prebuilt_library", lambda directory=None: lib)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-cc")
+    assert native.hook_library() == lib
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 50])
 def test_one_block_loop_counts_match_the_reference(board, cases_elf, n):
     """Repeats of a one-block loop are added when the run ends; counts, edges and the

@@ -94,3 +94,22 @@ def test_boards_build_run_profile_from_a_temporary_directory(installed):
     prof = json.loads(_sh(["mcusim", "profile", "axpy.c", "--board", str(mine), *call, "--json"],
                           work, env))
     assert prof["board"] == "my-board" and prof["cycles"] > prof["instructions"] > 0
+
+
+def test_installed_wheel_loads_its_prebuilt_hooks_without_a_compiler(installed, tmp_path):
+    work, env = installed
+    (work / "axpy.c").write_text(KERNEL)
+    _sh(["mcusim", "build", "axpy.c", "--board", "stm32f469i", "-o", "pre.elf"], work, env)
+    # no compiler reachable and an empty cache: only the wheel's own library can serve
+    bare = {**env, "CC": str(tmp_path / "no-such-cc"), "MCUSIM_CACHE_DIR": str(tmp_path / "c"),
+            "PATH": str(Path(env["PATH"].split(os.pathsep)[0]))}
+    assert shutil.which("gcc", path=bare["PATH"]) is None
+    assert shutil.which("cc", path=bare["PATH"]) is None
+    lib = _sh(["python", "-c", "from mcusim.native import hook_library, prebuilt_library; "
+                               "print(hook_library()); assert prebuilt_library()"], work, bare)
+    assert "site-packages" in lib and lib.strip().endswith("_native_hooks.so")
+    prof = json.loads(_sh(["mcusim", "profile", "pre.elf", "--board", "stm32f469i", "--call",
+                           "my_axpy", "2.0", "buf:float32:1,2,3", "buf:float32:10,20,30", "3",
+                           "--json"], work, bare))
+    assert prof["cycles"] > prof["instructions"] > 0
+    assert not (tmp_path / "c" / "native").exists()       # nothing was compiled

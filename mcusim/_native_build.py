@@ -1,0 +1,45 @@
+"""How the C hooks (``_native_hooks.c``) are compiled: flags, layout defines, cache key.
+
+Imports nothing from mcusim (and no numpy), so ``setup.py`` loads this file by path to build
+the prebuilt library shipped in wheels, and :mod:`mcusim.native` uses it for the build in
+the cache (the fallback of checkouts and of wheels built without a compiler).  The state
+layout comes from the sibling ``_native_layout.py``, read the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import runpy
+import subprocess
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("_native_hooks.c")
+LAYOUT = Path(__file__).with_name("_native_layout.py")
+CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-strict-aliasing")
+#: The library a wheel carries next to this file, and the file holding its source key.
+PREBUILT = "_native_hooks.so"
+PREBUILT_KEY = "_native_hooks.key"
+
+
+def layout_defines() -> list[str]:
+    """The state layout as ``-D`` flags (one definition: ``_native_layout.py``)."""
+    layout = runpy.run_path(str(LAYOUT))
+    return [f"-D{n}={layout[n]}ull" for n in sorted(layout) if n.isupper()]
+
+
+def flags() -> list[str]:
+    """Every compiler flag, the layout included."""
+    return [*CFLAGS, *layout_defines()]
+
+
+def source_key() -> str:
+    """Hash of the source and the flags: a prebuilt library is used only when its recorded
+    key equals this one (a changed source or layout makes it stale)."""
+    text = "\0".join([SOURCE.read_text(), *flags()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def compile_hooks(cc: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """Compile the hooks with ``cc`` into the shared library ``out``."""
+    return subprocess.run([cc, *flags(), "-o", str(out), str(SOURCE)], capture_output=True,
+                          text=True, check=False)
