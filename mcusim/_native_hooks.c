@@ -188,6 +188,7 @@ static NOINLINE int64_t block_slot(u64 *st, void *uc, u64 address, uint32_t size
             u64 *scratch = st + st[H_SCRATCH];
             ((read_fn)(uintptr_t)st[H_FN_READ])(uc, address, scratch, nbytes);
             row[B_KEY] = key;
+            st[st[H_BUSED_OFF] + st[H_NBLOCKS]++] = h;
             row[B_SIZE] = size;
             row[B_NINSTR] = count_thumb(scratch, nbytes, &row[B_LOWERS]);
             u64 rrow = range_row(st, address);
@@ -213,6 +214,7 @@ static NOINLINE u64 edge_row(u64 *st, u64 prev, u64 slot)
             return erow;
         if (st[erow] == 0) {
             st[erow] = ekey + 1;
+            st[st[H_EUSED_OFF] + st[H_NEDGES]++] = erow;
             return erow;
         }
     }

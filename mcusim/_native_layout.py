@@ -59,7 +59,12 @@ PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
 H_RANGES = H_CACHES + MAX_CACHES * CACHE_WORDS
 RANGE_WORDS = 6
 MAX_WAIT_RANGES = 8
-HEADER = H_RANGES + MAX_WAIT_RANGES * RANGE_WORDS
+H_NBLOCKS = H_RANGES + MAX_WAIT_RANGES * RANGE_WORDS   # block rows in use, listed (by
+                      # slot) at H_BUSED_OFF in creation order
+H_NEDGES = H_NBLOCKS + 1     # edge rows in use, listed (by state index) at H_EUSED_OFF
+H_BUSED_OFF = H_NBLOCKS + 2  # offset of the used-block list (H_TCAP entries)
+H_EUSED_OFF = H_NBLOCKS + 3  # offset of the used-edge list (H_ECAP entries)
+HEADER = H_NBLOCKS + 4
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
 BLOCK_FIELDS = 24     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,

@@ -77,7 +77,7 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
-    H_RUN_EDGE, H_FAST_KEY, H_RUN_LIMIT, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
+    H_RUN_EDGE, H_FAST_KEY, H_RUN_LIMIT, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
 
@@ -230,7 +230,11 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
         offsets.append(end)
         if geom.sets:
             end += geom.sets * geom.ways * 2 + PRED_ENTRIES
-    state = np.zeros(end, dtype=np.uint64)
+    bused = end
+    eused = bused + tcap
+    state = np.zeros(eused + ecap, dtype=np.uint64)
+    state[H_BUSED_OFF] = bused
+    state[H_EUSED_OFF] = eused
     state[H_BUDGET] = budget
     state[H_MIN_SP] = 1 << 32
     state[H_TCAP] = tcap
@@ -322,7 +326,25 @@ def reset_counts(state: np.ndarray) -> None:
     state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
     state[H_LAST_KEY] = state[H_LAST_ROW] = state[H_RUN_EDGE] = 0
     state[H_FAST_KEY] = state[H_RUN_LIMIT] = 0
-    state[int(state[H_BLOCKS_OFF]):int(state[H_EDGES_OFF]) + int(state[H_ECAP]) * EDGE_FIELDS] = 0
+    # only the rows the hooks created (listed by them) are cleared: a short call costs
+    # little however large the tables are
+    rows = _used_blocks(state)[:, None] * BLOCK_FIELDS + int(state[H_BLOCKS_OFF])
+    state[(rows + np.arange(BLOCK_FIELDS)).ravel()] = 0
+    erows = _used_edges(state)[:, None]
+    state[(erows + np.arange(EDGE_FIELDS)).ravel()] = 0
+    state[H_NBLOCKS] = state[H_NEDGES] = 0
+
+
+def _used_blocks(state: np.ndarray) -> np.ndarray:
+    """Slots of the block rows in use, ascending."""
+    off = int(state[H_BUSED_OFF])
+    return np.sort(state[off:off + int(state[H_NBLOCKS])].astype(np.int64))
+
+
+def _used_edges(state: np.ndarray) -> np.ndarray:
+    """State indices of the edge rows in use, ascending."""
+    off = int(state[H_EUSED_OFF])
+    return np.sort(state[off:off + int(state[H_NEDGES])].astype(np.int64))
 
 
 def flush_caches(state: np.ndarray) -> None:
@@ -342,7 +364,7 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     tcap, ecap = int(state[H_TCAP]), int(state[H_ECAP])
     boff, eoff = int(state[H_BLOCKS_OFF]), int(state[H_EDGES_OFF])
     table = state[boff:boff + tcap * BLOCK_FIELDS].reshape(tcap, BLOCK_FIELDS)
-    used = np.nonzero(table[:, 0])[0]
+    used = _used_blocks(state)
     blocks = np.zeros(len(used), BLOCK_DTYPE)
     blocks["addr"] = table[used, 0] - 1
     blocks["size"] = table[used, 1]
@@ -363,7 +385,7 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     blocks["divn"] = table[used, B_DIVN]
     blocks["switches"] = table[used, B_SWITCHES]
     etable = state[eoff:eoff + ecap * EDGE_FIELDS].reshape(ecap, EDGE_FIELDS)
-    eused = np.nonzero(etable[:, 0])[0]
+    eused = (_used_edges(state) - eoff) // EDGE_FIELDS
     keys = etable[eused, 0] - np.uint64(1)
     src_slot = (keys >> np.uint64(32)) - np.uint64(1)
     dst_slot = (keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)

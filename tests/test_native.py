@@ -163,3 +163,20 @@ def test_one_block_loop_counts_match_the_reference(board, cases_elf, n):
     loop = m.image.symbol("sum_words").address + 4
     back = res.counts.edges[(res.counts.edges["src"] == loop) & (res.counts.edges["dst"] == loop)]
     assert back["count"].sum() == n - 1
+
+
+def test_reset_clears_every_row_the_hooks_created(board, cases_elf):
+    from mcusim import native
+
+    m = Machine(board, cases_elf)
+    first = m.call("count_odd", 50)
+    st = m._state
+    lo, hi = int(st[native.H_BLOCKS_OFF]), int(st[native.H_EDGES_OFF])
+    hi += int(st[native.H_ECAP]) * native.EDGE_FIELDS
+    assert st[lo:hi].any() and int(st[native.H_NBLOCKS]) == len(first.counts.blocks)
+    assert int(st[native.H_NEDGES]) == len(first.counts.edges)
+    native.reset_counts(st)
+    assert not st[lo:hi].any() and st[native.H_NBLOCKS] == st[native.H_NEDGES] == 0
+    again = m.call("count_odd", 50)
+    assert np.array_equal(again.counts.blocks, first.counts.blocks)
+    assert np.array_equal(again.counts.edges, first.counts.edges)
