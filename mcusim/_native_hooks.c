@@ -249,15 +249,24 @@ static inline void note_successor(u64 *row, u64 slot)
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
  * count, its self edge and H_INSNS only when the run ends (a different block, a stop, or
  * read_counts on the Python side).  Past the repeats that need the fetch model, the hook
- * arms H_FAST_KEY with the block's (size, address) key and H_RUN_LIMIT with the repeat at
- * which the instruction budget is reached; then a repeat is one compare and one increment. */
+ * arms H_FAST_KEY with the block's (size, address) key and H_FAST_LEFT (and H_FAST_BASE) with
+ * the repeats left before the instruction budget is reached; then a repeat is one compare
+ * and one decrement, and the repeats it counted are H_FAST_BASE - H_FAST_LEFT, moved into
+ * H_RUN by sync_run. */
 static inline u64 fast_key(u64 address, uint32_t size)
 {
     return ((u64)size << 33) | (address + 1);
 }
 
+static inline void sync_run(u64 *st)
+{
+    st[H_RUN] += st[H_FAST_BASE] - st[H_FAST_LEFT];
+    st[H_FAST_BASE] = st[H_FAST_LEFT];
+}
+
 static inline void flush_run(u64 *st)
 {
+    sync_run(st);
     u64 run = st[H_RUN];
     if (run) {
         u64 *row = st + st[H_LAST_ROW];
@@ -306,8 +315,9 @@ static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
     }
     /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path. */
     if (!row[B_FETCH] || skippable) {
+        u64 limit = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
         st[H_FAST_KEY] = fast_key(address, size);
-        st[H_RUN_LIMIT] = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
+        st[H_FAST_LEFT] = st[H_FAST_BASE] = limit - run;   /* >= 1: the budget is not reached */
     }
 }
 
@@ -316,6 +326,7 @@ static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
 static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
 {
     u64 key = address + 1;
+    sync_run(st);
     /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
     if (key == st[H_LAST_KEY] && !(st[H_FN_REG] && st[st[H_LAST_ROW] + B_LOWERS])) {
         block_repeat(st, uc, address, size);
@@ -409,9 +420,7 @@ void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
 {
     u64 *st = (u64 *)user_data;
     if (fast_key(address, size) == st[H_FAST_KEY]) {
-        u64 run = st[H_RUN] + 1;
-        st[H_RUN] = run;
-        if (run >= st[H_RUN_LIMIT])
+        if (--st[H_FAST_LEFT] == 0)
             budget_stop(st, uc);
         return;
     }

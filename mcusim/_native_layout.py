@@ -33,7 +33,9 @@ H_LAST_KEY = 55       # address + 1 of the current block (0 = none)
 H_LAST_ROW = 56       # state index of the current block's row
 H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
 H_FAST_KEY = 58       # (size << 33 | address + 1) of a block whose repeats only count, 0 = none
-H_RUN_LIMIT = 59      # H_RUN at which the instruction budget is reached
+H_FAST_LEFT = 59      # repeats the armed fast path may still count (the budget stops the
+                      # run when it reaches 0); pending repeats are H_RUN + H_FAST_BASE -
+                      # H_FAST_LEFT
 H_DIV_MIN = 60        # cycles of a division with no quotient bits (0: no operand-timed division)
 H_DIV_MAX = 61        # cycles of a division with 32 quotient bits
 H_DIV_A = 62          # uc_reg_read writes the dividend here
@@ -64,7 +66,8 @@ H_NBLOCKS = H_RANGES + MAX_WAIT_RANGES * RANGE_WORDS   # block rows in use, list
 H_NEDGES = H_NBLOCKS + 1     # edge rows in use, listed (by state index) at H_EUSED_OFF
 H_BUSED_OFF = H_NBLOCKS + 2  # offset of the used-block list (H_TCAP entries)
 H_EUSED_OFF = H_NBLOCKS + 3  # offset of the used-edge list (H_ECAP entries)
-HEADER = H_NBLOCKS + 4
+H_FAST_BASE = H_NBLOCKS + 4  # H_FAST_LEFT when the fast path was armed (equal otherwise)
+HEADER = H_NBLOCKS + 5
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
 BLOCK_FIELDS = 24     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,

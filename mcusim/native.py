@@ -77,7 +77,7 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
-    H_RUN_EDGE, H_FAST_KEY, H_RUN_LIMIT, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
+    H_RUN_EDGE, H_FAST_KEY, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
 
@@ -325,7 +325,7 @@ def reset_counts(state: np.ndarray) -> None:
     state[H_RUN] = state[H_INSNS] = 0
     state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
     state[H_LAST_KEY] = state[H_LAST_ROW] = state[H_RUN_EDGE] = 0
-    state[H_FAST_KEY] = state[H_RUN_LIMIT] = 0
+    state[H_FAST_KEY] = state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
     rows = _used_blocks(state)[:, None] * BLOCK_FIELDS + int(state[H_BLOCKS_OFF])
@@ -372,7 +372,7 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     blocks["count"] = table[used, 3]
     # Repeats of the last block the hooks had not added to it and its self edge yet (added
     # here to the copy: read_counts must not change the state, it also runs mid-run).
-    run = int(state[H_RUN])
+    run = _pending_run(state)
     if run:
         row = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
         blocks["count"][np.searchsorted(used, row)] += run
@@ -404,6 +404,11 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     return BlockCounts(blocks[order], edges[eorder], entry, last)
 
 
+def _pending_run(state: np.ndarray) -> int:
+    """Repeats of the current block not yet added to its count (the fast path's included)."""
+    return int(state[H_RUN]) + int(state[H_FAST_BASE]) - int(state[H_FAST_LEFT])
+
+
 def stop_reason(state: np.ndarray) -> int:
     """0 when the hooks did not stop the run, else one of the ``STOP_*`` codes."""
     return int(state[H_STOPPED])
@@ -411,7 +416,7 @@ def stop_reason(state: np.ndarray) -> int:
 
 def executed_instructions(state: np.ndarray) -> int:
     """Instructions executed, the pending repeats of the last block included."""
-    run = int(state[H_RUN])
+    run = _pending_run(state)
     ninstr = int(state[int(state[H_LAST_ROW]) + 2]) if run else 0
     return int(state[H_INSNS]) + run * ninstr
 
