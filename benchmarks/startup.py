@@ -8,7 +8,7 @@ ELF images) are warm and nothing is warm in memory.
   (``mcusim.cli`` and its parser modules), ``parser`` (building the argument parser),
   ``board`` (loading the profile), ``build cache hit``, ``Machine()``, ``first call``
   (``mb_dot_repeat`` on two 64-byte buffers), ``profile`` (importing the profile module and
-  building the cycle profile and its function table) -- and the time from process start to
+  building the cycle profile and its function table, as plain rows like the command line) -- and the time from process start to
   the first emulated instruction (``set-up``);
 * **processes**: whole-process wall and CPU times (start to exit) of ``mcusim --version``,
   ``mcusim run`` and ``mcusim profile`` of that call, and of the raw-Unicorn script
@@ -63,7 +63,7 @@ first, first_cpu = time.time(), time.process_time()
 res = m.call("mb_dot_repeat", a, b, 64, 1)
 lap("first call")
 prof = m.profile(res)
-prof.functions()
+prof.function_rows()
 lap("profile")
 print(json.dumps({"laps": laps, "first_instruction": first, "first_cpu": first_cpu,
                   "elf": str(elf)}))
