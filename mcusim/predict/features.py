@@ -201,11 +201,6 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
             _loop(f, f"{tag}_rows", npix * groups_n, rows_pp)
             _loop(f, f"{tag}_cols", rows_pp * groups_n, cols_pp)
     # pixels per clipped window shape (rows x columns inside the input)
-    shapes, counts = np.unique(np.stack([rows_pp, cols_pp]), axis=1, return_counts=True)
-    for (r_in, c_in), n in zip(shapes.T if row["op"] != "dwconv" else [], counts):
-        f[f"win{r_in}x{c_in}"] = float(n)
-        f[f"win{r_in}x{c_in}_c4"] = float(n * c4)
-        f[f"win{r_in}x{c_in}_cr"] = float(n * cr)
     if full_k is not None or row["op"] == "dwconv":
         _stream(f, float(oh * ow), kh * kw * c + 12 * c)
     for name, (my, mx) in groups.items():

@@ -1,0 +1,171 @@
+"""Whole-model latency from a lookup table: per-operator predictions vs the simulated run.
+
+:func:`predict_graph` turns every operator of a :class:`~mcusim.model.graph.Graph` into a
+configuration row (:func:`mcusim.lut.models.graph_layer_rows`), predicts its cycles with a
+fitted predictor and adds the runner's per-operator overhead (the generated
+``mcusim_op_<i>`` wrapper around the kernel call: :func:`fit_op_overhead` learns it as one
+constant per operator from runs of *other* models, or it is given).  Operators the table
+cannot express (``reshape``) are predicted as the overhead alone and flagged
+``in_table=False``.
+
+:func:`compare_run` puts the prediction beside a :class:`~mcusim.model.run.ModelRun`
+(per operator: simulated, predicted, error); :func:`model_error_report` does it for several
+models and boards and gives the whole-model error per (model, board).
+
+Examples
+--------
+>>> frame = predict_graph(predictor, zoo.get_model("tiny"))          # doctest: +SKIP
+>>> frame["predicted_cycles"].sum()                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from mcusim.errors import McusimError
+
+__all__ = ["ModelErrorReport", "compare_run", "fit_op_overhead", "graph_configs",
+           "model_error_report", "predict_graph"]
+
+CONFIG_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_c", "kh", "kw", "stride", "pad",
+                  "activation", "family", "w_bits", "a_bits", "trec_l", "trec_h")
+
+
+def graph_configs(graph: Any) -> pd.DataFrame:
+    """One row per operator of ``graph`` in execution order: ``index``, ``name``, ``kind``,
+    ``in_table`` and, for the operators the table can express, the configuration columns."""
+    from mcusim.lut.models import graph_layer_rows
+
+    by_layer = {r["layer"]: r for r in graph_layer_rows(graph)}
+    rows = []
+    for i, op in enumerate(graph.operators):
+        cfg = by_layer.get(f"{graph.name}.{op.name}")
+        row: dict[str, Any] = {"index": i, "name": op.name, "kind": op.kind,
+                               "in_table": cfg is not None}
+        if cfg is not None:
+            row.update({k: cfg[k] for k in CONFIG_COLUMNS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def predict_graph(predictor: Any, graph: Any, *, op_overhead: float = 0.0) -> pd.DataFrame:
+    """Predicted cycles of every operator of ``graph``.
+
+    Parameters
+    ----------
+    predictor
+        A fitted predictor (``predict(configs) -> cycles``), e.g.
+        :class:`~mcusim.predict.analytical.AnalyticalPredictor` fitted on a sweep of the
+        board the prediction is for.
+    graph
+        The model.
+    op_overhead
+        Cycles the runner adds per operator around the kernel call (:func:`fit_op_overhead`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`graph_configs` plus ``kernel_cycles`` (the table's prediction, 0 for an
+        operator not in the table) and ``predicted_cycles`` (with the overhead).
+    """
+    frame = graph_configs(graph)
+    frame["kernel_cycles"] = 0.0
+    mask = frame["in_table"].to_numpy(bool)
+    if mask.any():
+        configs = frame.loc[mask, list(CONFIG_COLUMNS)].reset_index(drop=True)
+        try:
+            frame.loc[mask, "kernel_cycles"] = np.asarray(predictor.predict(configs), float)
+        except McusimError as exc:
+            raise McusimError(f"model {graph.name!r}: {exc}") from exc
+    frame["predicted_cycles"] = frame["kernel_cycles"] + float(op_overhead)
+    return frame
+
+
+def compare_run(predictor: Any, graph: Any, run: Any, *,
+                op_overhead: float = 0.0) -> pd.DataFrame:
+    """:func:`predict_graph` beside the per-operator cycles of ``run``
+    (:class:`~mcusim.model.run.ModelRun`): ``simulated_cycles`` and ``error``
+    (predicted / simulated - 1)."""
+    frame = predict_graph(predictor, graph, op_overhead=op_overhead)
+    if len(run.ops) != len(frame):
+        raise McusimError(f"model {graph.name!r}: the run has {len(run.ops)} operators, "
+                          f"the graph {len(frame)}")
+    frame["simulated_cycles"] = [float(o.cycles) for o in run.ops]
+    frame["error"] = frame["predicted_cycles"] / frame["simulated_cycles"] - 1.0
+    frame.insert(0, "model", graph.name)
+    frame.insert(1, "board", run.board.name)
+    return frame
+
+
+def fit_op_overhead(comparisons: Iterable[pd.DataFrame]) -> float:
+    """The runner's per-operator overhead: the median over the table operators of
+    ``simulated - kernel_cycles`` in :func:`compare_run` frames (made with overhead 0)."""
+    diffs = [f.loc[f["in_table"], "simulated_cycles"] - f.loc[f["in_table"], "kernel_cycles"]
+             for f in comparisons]
+    if not diffs:
+        raise McusimError("no runs to learn the runner's per-operator overhead from")
+    return float(np.median(pd.concat(diffs).to_numpy(float)))
+
+
+@dataclass
+class ModelErrorReport:
+    """Per-operator comparison (``ops``) and the whole-model errors (``summary``)."""
+
+    ops: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def model_error_report(predictors: Mapping[str, Any], graphs: Iterable[Any],
+                       runs: Mapping[tuple[str, str], Any], *,
+                       overhead: str | float = "unseen") -> ModelErrorReport:
+    """Whole-model latency predicted from the table vs the simulated runs.
+
+    Parameters
+    ----------
+    predictors
+        Board name -> fitted predictor.
+    graphs
+        The models.
+    runs
+        ``(model name, board name)`` -> :class:`~mcusim.model.run.ModelRun`.
+    overhead
+        ``"unseen"``: per model, the per-operator overhead is learned
+        (:func:`fit_op_overhead`) from the runs of the *other* models on the same board (the
+        model itself stays unseen; with one model only, 0); or a number of cycles.
+
+    Returns
+    -------
+    ModelErrorReport
+        ``summary``: one row per (model, board): operators, simulated and predicted cycles,
+        the overhead used, ``error`` and the operator with the largest |error|.
+    """
+    graphs = list(graphs)
+    raw: dict[tuple[str, str], pd.DataFrame] = {}
+    for g in graphs:
+        for board, pred in predictors.items():
+            if (g.name, board) in runs:
+                raw[(g.name, board)] = compare_run(pred, g, runs[(g.name, board)])
+    frames, summary = [], []
+    for (name, board), frame in raw.items():
+        if overhead == "unseen":
+            others = [f for (n, b), f in raw.items() if b == board and n != name]
+            ovh = fit_op_overhead(others) if others else 0.0
+        else:
+            ovh = float(overhead)
+        frame = frame.copy()
+        frame["predicted_cycles"] = frame["kernel_cycles"] + ovh
+        frame["error"] = frame["predicted_cycles"] / frame["simulated_cycles"] - 1.0
+        frames.append(frame)
+        sim, pred = frame["simulated_cycles"].sum(), frame["predicted_cycles"].sum()
+        worst = frame.loc[frame["error"].abs().idxmax()]
+        summary.append({"model": name, "board": board, "ops": len(frame),
+                        "simulated": int(sim), "predicted": int(round(pred)),
+                        "op_overhead": round(ovh, 1), "error": float(pred / sim - 1.0),
+                        "worst_op": f"{worst['name']} ({worst['kind']})",
+                        "worst_op_error": float(worst["error"])})
+    ops = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return ModelErrorReport(ops, pd.DataFrame(summary))
