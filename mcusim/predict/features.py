@@ -203,6 +203,7 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
     # pixels per clipped window shape (rows x columns inside the input)
     if full_k is not None or row["op"] == "dwconv":
         _stream(f, float(oh * ow), kh * kw * c + 12 * c)
+        _dw_flash_misses(f, ry, cx, y0, x0, kh, kw, c)
     for name, (my, mx) in groups.items():
         if name == "clip_":   # a pixel is clipped when its row or its column is
             pix = oh * ow - groups["full_"][0].sum() * groups["full_"][1].sum()
@@ -223,6 +224,86 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
         f[f"{name}taps_cr"] = float(taps * cr)
         f[f"{name}taps"] = float(taps)
         f[f"{name}rows"] = float(rsum)
+
+
+#: Flash data caches whose misses :func:`_dw_flash_misses` counts: (name, lines, line bytes);
+#: the F469's ART data cache (``profiles/boards/stm32f469i.toml``, ``caches.art_d``).
+FLASH_DCACHES: tuple[tuple[str, int, int], ...] = (("art8x16", 8, 16),)
+#: Offset of the first host-placed flash constant within a 32-byte line: the end of the s8
+#: image's ``.rodata`` plus the red zone (``Machine.alloc``), 0x080038a8 for both boards.
+FLASH_CONST_BASE = 8
+
+
+def _dw_constants(c: int, kh: int, kw: int, taps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(address, bytes) of the flash constant reads of one depthwise pixel in program order
+    (mnn_s8_dw_pixel: per 4-channel group bias, the window's filter words, multiplier and
+    shift; then per leftover channel the same with bytes).  The harness places the filter,
+    bias, multipliers and shifts one after the other (``Machine.alloc``: 8-byte aligned,
+    a 32-byte red zone either side); the first starts at :data:`FLASH_CONST_BASE`."""
+    def up8(n: int) -> int:
+        return -(-n // 8) * 8
+
+    zone = 32
+    bias = up8(FLASH_CONST_BASE + kh * kw * c + 2 * zone)
+    mult = up8(bias + 4 * c + 2 * zone)
+    shift = up8(mult + 4 * c + 2 * zone)
+    w0 = FLASH_CONST_BASE
+    seq: list[tuple[int, int]] = []
+    c4 = c // 4
+    for g in range(c4):
+        seq += [(bias + 16 * g + 4 * i, 4) for i in range(4)]
+        seq += [(w0 + (ky * kw + kx) * c + 4 * g, 4) for ky, kx in taps]
+        for i in range(4):
+            seq += [(mult + 16 * g + 4 * i, 4), (shift + 16 * g + 4 * i, 4)]
+    for ch in range(4 * c4, c):
+        seq.append((bias + 4 * ch, 4))
+        seq += [(w0 + (ky * kw + kx) * c + ch, 1) for ky, kx in taps]
+        seq += [(mult + 4 * ch, 4), (shift + 4 * ch, 4)]
+    return seq
+
+
+def _lru_misses(seq: list[tuple[int, int]], lines: int, line_bytes: int) -> int:
+    """Misses of the second pass of ``seq`` through a fully associative LRU cache (the
+    steady state of a run of pixels with the same window)."""
+    from collections import OrderedDict
+
+    cache: OrderedDict[int, None] = OrderedDict()
+    misses = 0
+    for rep in range(2):
+        for addr, n in seq:
+            for line in range(addr // line_bytes, (addr + n - 1) // line_bytes + 1):
+                if line in cache:
+                    cache.move_to_end(line)
+                    continue
+                misses += rep
+                cache[line] = None
+                if len(cache) > lines:
+                    cache.popitem(last=False)
+    return misses
+
+
+def _dw_flash_misses(f: dict[str, float], ry: np.ndarray, cx: np.ndarray, y0: np.ndarray,
+                     x0: np.ndarray, kh: int, kw: int, c: int) -> None:
+    """Flash-constant cache misses of a depthwise convolution: per clipped-window pattern
+    (first row/column inside, rows, columns) the steady-state misses of one pixel
+    (:func:`_lru_misses` over :func:`_dw_constants`) times the pixels with that pattern,
+    and the 4-byte filter reads that cross a cache line."""
+    ys = {}
+    for a, b in zip(y0.tolist(), ry.tolist()):
+        ys[(a, b)] = ys.get((a, b), 0) + 1
+    xs = {}
+    for a, b in zip(x0.tolist(), cx.tolist()):
+        xs[(a, b)] = xs.get((a, b), 0) + 1
+    for name, lines, lb in FLASH_DCACHES:
+        total = cross = 0.0
+        for (ya, yn), ny in ys.items():
+            for (xa, xn), nx in xs.items():
+                taps = [(ya + i, xa + j) for i in range(yn) for j in range(xn)]
+                seq = _dw_constants(c, kh, kw, taps)
+                total += ny * nx * _lru_misses(seq, lines, lb)
+                cross += ny * nx * sum(1 for a, n in seq if a // lb != (a + n - 1) // lb)
+        f[f"{name}_misses"] = total
+        f[f"{name}_cross"] = cross
 
 
 def _packed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, oc: int) -> None:
