@@ -89,11 +89,14 @@ def _loop(f: dict[str, float], name: str, entries: float, trips: Any) -> None:
     (a scalar, or per-entry array with ``entries`` as weights): ``name:back`` taken edges
     and ``name:miss`` = min(taken, exits), the mispredictions the Cortex-M7 model charges
     to a conditional branch site (:meth:`mcusim.timing.m7.M7Model.site_cycles`)."""
-    taken = float(np.sum(entries * np.maximum(np.asarray(trips) - 1, 0)))
-    exits = float(np.sum(entries * (np.asarray(trips) > 0)))
+    t = np.asarray(trips)
+    taken = float(np.sum(entries * np.maximum(t - 1, 0)))
+    exits = float(np.sum(entries * (t > 0)))
+    multi = float(np.sum(entries * (t > 1)))     # entries whose back edge switches outcome
     f[f"{name}:back"] = f.get(f"{name}:back", 0.0) + taken
-    f[f"{name}:miss"] = min(f.get(f"{name}:back", 0.0), f.get(f"{name}:exits", 0.0) + exits)
     f[f"{name}:exits"] = f.get(f"{name}:exits", 0.0) + exits
+    f[f"{name}:multi"] = f.get(f"{name}:multi", 0.0) + multi
+    f[f"{name}:miss"] = min(f[f"{name}:back"], f[f"{name}:exits"], f[f"{name}:multi"])
 
 
 def _matmul(f: dict[str, float], prefix: str, calls: float, oc: int, k: int) -> None:
