@@ -22,6 +22,7 @@ TARGETS: dict[str, Path] = {
     "models-table": DOCS / "models.md",
     "coremark-table": DOCS / "memory_model.md",
     "nas-table": DOCS / "nas_search.md",
+    "lut-table": DOCS / "lut.md",
 }
 
 

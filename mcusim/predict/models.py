@@ -98,17 +98,23 @@ def compare_run(predictor: Any, graph: Any, run: Any, *,
     frame["error"] = frame["predicted_cycles"] / frame["simulated_cycles"] - 1.0
     frame.insert(0, "model", graph.name)
     frame.insert(1, "board", run.board.name)
+    frame["data_region"] = run.data_region
     return frame
 
 
 def fit_op_overhead(comparisons: Iterable[pd.DataFrame]) -> float:
-    """The runner's per-operator overhead: the median over the table operators of
-    ``simulated - kernel_cycles`` in :func:`compare_run` frames (made with overhead 0)."""
-    diffs = [f.loc[f["in_table"], "simulated_cycles"] - f.loc[f["in_table"], "kernel_cycles"]
-             for f in comparisons]
-    if not diffs:
+    """The runner's per-operator overhead ``o`` from :func:`compare_run` frames (made with
+    overhead 0): the least-squares fit of ``kernel_cycles + o`` to ``simulated_cycles`` on
+    relative error over all operators (small operators, where the overhead matters, weigh
+    most; a large kernel's own prediction error barely moves it)."""
+    frames = [f for f in comparisons if len(f)]
+    if not frames:
         raise McusimError("no runs to learn the runner's per-operator overhead from")
-    return float(np.median(pd.concat(diffs).to_numpy(float)))
+    both = pd.concat(frames, ignore_index=True)
+    sim = both["simulated_cycles"].to_numpy(float)
+    diff = sim - both["kernel_cycles"].to_numpy(float)
+    w = 1.0 / np.maximum(sim, 1.0) ** 2
+    return float(np.sum(w * diff) / np.sum(w))
 
 
 @dataclass
@@ -141,7 +147,8 @@ def model_error_report(predictors: Mapping[str, Any], graphs: Iterable[Any],
     -------
     ModelErrorReport
         ``summary``: one row per (model, board): operators, simulated and predicted cycles,
-        the overhead used, ``error`` and the operator with the largest |error|.
+        the overhead used, the RAM region of the run's arena (``data_region``), ``error``
+        and the table operator with the largest |error|.
     """
     graphs = list(graphs)
     raw: dict[tuple[str, str], pd.DataFrame] = {}
@@ -161,8 +168,10 @@ def model_error_report(predictors: Mapping[str, Any], graphs: Iterable[Any],
         frame["error"] = frame["predicted_cycles"] / frame["simulated_cycles"] - 1.0
         frames.append(frame)
         sim, pred = frame["simulated_cycles"].sum(), frame["predicted_cycles"].sum()
-        worst = frame.loc[frame["error"].abs().idxmax()]
+        table_ops = frame[frame["in_table"]] if frame["in_table"].any() else frame
+        worst = table_ops.loc[table_ops["error"].abs().idxmax()]
         summary.append({"model": name, "board": board, "ops": len(frame),
+                        "data_region": frame["data_region"].iloc[0],
                         "simulated": int(sim), "predicted": int(round(pred)),
                         "op_overhead": round(ovh, 1), "error": float(pred / sim - 1.0),
                         "worst_op": f"{worst['name']} ({worst['kind']})",
