@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "../shared/models next to the repository; skipped when absent)")
     p.add_argument("--no-kernels", action="store_true", help="skip the kernel benchmarks")
     p.add_argument("--no-models", action="store_true", help="skip the model fit reports")
+    p.add_argument("--no-lut", action="store_true", help="skip the small lookup table")
     p.set_defaults(func=run)
 
 
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [_basic_checks(b) for b in boards]
     print(format_table(rows, list(rows[0])))
     print()
+    if not args.no_lut:
+        _lut(boards, out)
     if not args.no_models:
         _models(args, boards, out)
     if args.no_kernels:
@@ -95,6 +98,48 @@ def run(args: argparse.Namespace) -> int:
     _say(f"demo: done in {time.perf_counter() - start:.0f} s; wrote {csv}"
          f"{' and ' + str(out / 'kernels_cycles.png') if len(frame) else ''}")
     return 0
+
+
+#: Random s8 configurations of the demo's lookup table (plus the 'tiny' model's layers).
+DEMO_LUT_CONFIGS = 72
+
+
+def _lut(boards: list[str], out: Path) -> None:
+    """A small LUT per board (cached on disk), the analytical predictor's held-out error and
+    the 'tiny' model's latency predicted from the table vs its simulated run."""
+    import pandas as pd
+
+    from mcusim.lut.models import graph_layer_rows
+    from mcusim.lut.spaces import Bounds, random_space
+    from mcusim.lut.sweep import ProcessPool, sweep
+    from mcusim.lut.table import write_table
+    from mcusim.model import zoo
+    from mcusim.model.run import run_model
+    from mcusim.predict import AnalyticalPredictor
+    from mcusim.predict.models import model_error_report
+    from mcusim.predict.report import error_report, summary_text
+
+    tiny = zoo.get_model("tiny")
+    configs = pd.concat([random_space(DEMO_LUT_CONFIGS, 0, bounds=Bounds(max_macs=100_000)),
+                         pd.DataFrame(graph_layer_rows(tiny))], ignore_index=True)
+    tables, predictors, runs = [], {}, {}
+    for board in boards:
+        res = sweep(configs, board, executor=ProcessPool(), progress=False)
+        _say(f"demo: LUT of {len(configs)} configurations on {board}: {res.ran} simulated, "
+             f"{res.cached} from the cache")
+        write_table(res.table, out / f"lut_{board}.parquet")
+        tables.append(res.table)
+        predictors[board] = AnalyticalPredictor().fit(res.table, res.table["cycles"])
+        runs[(tiny.name, board)] = run_model(tiny, board)
+    rep = error_report(pd.concat(tables, ignore_index=True),
+                       models={"analytical": AnalyticalPredictor})
+    rep.summary = rep.summary[(rep.summary["op"] == "all") & (rep.summary["split"] == "held-out")]
+    print(summary_text(rep))
+    print()
+    whole = model_error_report(predictors, [tiny], runs, overhead=0.0).summary
+    print(format_table(whole.to_dict(orient="records"),
+                       ["model", "board", "ops", "simulated", "predicted", "error", "worst_op"]))
+    print()
 
 
 def _plot(frame, path: Path) -> None:
