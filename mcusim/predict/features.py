@@ -194,6 +194,8 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
     if row["op"] == "avgpool":   # rows > columns > channels (by 4, leftover); then finish
         _loop(f, "rows", npix, rows_pp)
         _loop(f, "cols", rows_pp, cols_pp)
+        _loop(f, "cols2", rows_pp, cols_pp // 2)
+        _loop(f, "colsodd", rows_pp, cols_pp % 2)
         taps_pp = rows_pp * cols_pp
         _loop(f, "c4", taps_pp, c4)
         _loop(f, "cr", taps_pp, cr)
@@ -203,6 +205,9 @@ def _windowed(f: dict[str, float], row: Mapping[str, Any], oh: int, ow: int, c: 
             _loop(f, f"{tag}", float(oh * ow), groups_n)
             _loop(f, f"{tag}_rows", npix * groups_n, rows_pp)
             _loop(f, f"{tag}_cols", rows_pp * groups_n, cols_pp)
+            if row["op"] == "maxpool":   # its column loop is unrolled by two
+                _loop(f, f"{tag}_cols2", rows_pp * groups_n, cols_pp // 2)
+                _loop(f, f"{tag}_colsodd", rows_pp * groups_n, cols_pp % 2)
     # pixels per clipped window shape (rows x columns inside the input)
     if full_k is not None or row["op"] == "dwconv":
         _stream(f, float(oh * ow), kh * kw * c + 12 * c)
