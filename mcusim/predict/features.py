@@ -87,7 +87,8 @@ def _stream(f: dict[str, float], passes: float, nbytes: int) -> None:
 def _loop(f: dict[str, float], name: str, entries: float, trips: Any) -> None:
     """Back-edge counts of a loop entered ``entries`` times with ``trips`` iterations each
     (a scalar, or per-entry array with ``entries`` as weights): ``name:back`` taken edges
-    and ``name:miss`` = min(taken, exits), the mispredictions the Cortex-M7 model charges
+    and ``name:miss`` = min(taken, exits, entries with more than one trip: each of those
+    switches the back edge's outcome twice), the mispredictions the Cortex-M7 model charges
     to a conditional branch site (:meth:`mcusim.timing.m7.M7Model.site_cycles`)."""
     t = np.asarray(trips)
     taken = float(np.sum(entries * np.maximum(t - 1, 0)))
