@@ -12,12 +12,15 @@ from mcusim.commands._common import format_table
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="build and run the bundled firmware and kernels on both boards",
+        "demo", help="kernels, whole models and a small lookup table on both boards",
         description="The main job on built-in defaults: for STM32F469I and STM32F746ZG, build "
-                    "the first firmware set and check it against numpy, profile it, then "
-                    "benchmark every bundled kernel family on the CifarNet/SqueezeNet layers. "
-                    "Writes kernels.csv and kernels_cycles.png to --out.\n\n"
-                    "example:\n  mcusim demo --out out --family s8",
+                    "the first firmware set and check it against numpy, profile it, "
+                    "benchmark every bundled kernel family on the CifarNet/SqueezeNet layers "
+                    "(kernels.csv, kernels_cycles.png), fit every built-in model and the "
+                    "shared .tflite models on the board (models.json, models.txt, one memory "
+                    "plot per model and board), and build a small cached lookup table per "
+                    "board with its predictor's error summary. Writes into --out.\n\n"
+                    "examples:\n  mcusim demo\n  mcusim demo --out out --family s8 --no-models",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--board", "-b", action="append", metavar="BOARD",
