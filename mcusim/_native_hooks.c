@@ -505,18 +505,11 @@ void trap_hook(void *uc, u64 address, uint32_t size, void *user_data)
 }
 
 /* MMIO callbacks for RAM behind a data cache (the M7's SRAM1/SRAM2): plain reads and writes
- * of the host bytes, plus the D-cache model.  `desc` as for the Flash callbacks. */
+ * of the host bytes, plus the D-cache model.  `desc` as for the Flash callbacks; a read is
+ * the Flash data read. */
 u64 ram_read(void *uc, u64 offset, unsigned size, void *user_data)
 {
-    const u64 *desc = (const u64 *)user_data;
-    u64 *st = (u64 *)(uintptr_t)desc[0];
-    const uint8_t *host = (const uint8_t *)(uintptr_t)(desc[1] + offset);
-    u64 value = 0;
-    (void)uc;
-    for (unsigned i = 0; i < size; i++)
-        value |= (u64)host[i] << (8 * i);
-    data_access(st, desc[2] + offset, 1);
-    return value;
+    return mmio_read(uc, offset, size, user_data);
 }
 
 void ram_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
