@@ -112,3 +112,13 @@ def test_demo_writes_model_reports(tmp_path, capsys):
     assert [r["board"] for r in reports] == ["stm32f469i"] and reports[0]["fits"]
     assert "peak SRAM" in (tmp_path / "models.txt").read_text()
     assert (tmp_path / "model_tiny_stm32f469i_memory.png").stat().st_size > 1000
+
+
+def test_demo_finds_the_shared_models_without_the_environment(monkeypatch, tmp_path):
+    from mcusim.commands.demo import shared_models_dir
+
+    monkeypatch.delenv("MCUSIM_SHARED_MODELS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    found = shared_models_dir()
+    assert found.name == "models" and found.parent.name == "shared"
+    assert shared_models_dir(str(tmp_path)) == tmp_path

@@ -170,6 +170,8 @@ def shared_models_dir(override: str | None = None) -> Path:
     ``../shared/models`` next to the repository (or the working directory)."""
     import os
 
+    from mcusim.build import FIRMWARE_DIR
+
     if override:
         return Path(override)
     env = os.environ.get("MCUSIM_SHARED_MODELS")
