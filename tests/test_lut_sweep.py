@@ -166,3 +166,34 @@ def test_cli_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["lut", "sweep", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+#: A convolution whose 13.8 KB input (and im2col reads over it) exceed the F746's 4 KB
+#: L1 D-cache: in SRAM1 (cached, with miss costs) it must cost more than in DTCM.
+MISSING = {"op": "conv", "in_h": 24, "in_w": 24, "in_c": 24, "out_c": 8, "kh": 3, "kw": 3,
+           "pad": "same"}
+
+
+def test_data_region_sram1_costs_more_than_dtcm_on_the_f746():
+    rows = pd.DataFrame([{**MISSING, "data_region": r} for r in ("", "dtcm", "sram1")])
+    t = S.sweep(rows, "stm32f746zg", cache=False).table
+    default, dtcm, sram1 = t["cycles"].tolist()
+    assert default == dtcm              # the F746's default data region is the DTCM
+    assert sram1 > dtcm
+    assert t.loc[2, "cycles_data"] > t.loc[1, "cycles_data"]
+    assert list(t["data_region"]) == ["", "dtcm", "sram1"]
+
+
+def test_data_region_is_in_the_cache_key_and_checked():
+    from mcusim.lut.table import config_key, normalize
+
+    base, = normalize(pd.DataFrame([MISSING])).to_dict(orient="records")
+    assert base["data_region"] == ""
+    keys = {config_key({**base, "data_region": r}) for r in ("", "dtcm", "sram1")}
+    assert len(keys) == 3
+    bad = pd.DataFrame([{**MISSING, "in_h": 4, "in_w": 4, "data_region": "nowhere"}])
+    res = S.sweep(bad, "stm32f746zg", cache=False)
+    assert len(res.table) == 0 and res.invalid["reason"].str.contains("nowhere").all()
+    packed = pd.DataFrame([{**MISSING, "family": "packed", "data_region": "sram1"}])
+    reason = S.sweep(packed, "stm32f746zg", cache=False).invalid["reason"]
+    assert reason.str.contains("s8 family only").all()

@@ -115,10 +115,11 @@ def _check(symbol: str, result: Any) -> None:
         raise McusimError(f"{symbol} returned {name}", symbol=symbol, status=status)
 
 
-def _scratch(machine: Any, size: int, override: int | None) -> tuple[int, int, int]:
-    """Allocate scratch; returns (ctx address, buffer address, allocated bytes)."""
+def _scratch(machine: Any, size: int, override: int | None,
+             region: str = "ram") -> tuple[int, int, int]:
+    """Allocate scratch in ``region``; returns (ctx address, buffer address, allocated bytes)."""
     nbytes = size if override is None else override
-    buf = int(machine.alloc(nbytes, "ram", fill=SCRATCH_FILL, name="scratch")) if nbytes else 0
+    buf = int(machine.alloc(nbytes, region, fill=SCRATCH_FILL, name="scratch")) if nbytes else 0
     return place_struct(machine, [buf, nbytes]), buf, nbytes
 
 
@@ -134,15 +135,16 @@ def _constants(machine: Any, w: np.ndarray, bias: np.ndarray,
     return wa, ba, qa, nbytes
 
 
-def _out(machine: Any, nbytes: int, override: int | None) -> int:
+def _out(machine: Any, nbytes: int, override: int | None, region: str = "ram") -> int:
     size = nbytes if override is None else override
-    return int(machine.alloc(size, "ram", fill=OUTPUT_FILL, name="output"))
+    return int(machine.alloc(size, region, fill=OUTPUT_FILL, name="output"))
 
 
 def _run_conv_like(machine: Any, symbol: str, size_symbol: str | None, x: np.ndarray,
                    w_flash: np.ndarray, bias: np.ndarray, p: ConvParams, filter_dims: list[int],
                    out_shape: tuple[int, int, int], size_args: str, scratch_override: int | None,
-                   output_bytes: int | None, budget: int | None) -> KernelRun:
+                   output_bytes: int | None, budget: int | None,
+                   region: str = "ram") -> KernelRun:
     machine.free_all()
     h, wd, c = x.shape
     in_dims = place_struct(machine, _dims(1, h, wd, c))
@@ -150,13 +152,13 @@ def _run_conv_like(machine: Any, symbol: str, size_symbol: str | None, x: np.nda
     o_dims = place_struct(machine, _dims(1, *out_shape))
     params = place_struct(machine, p.conv_struct())
     wa, ba, qa, wbytes = _constants(machine, w_flash, bias, p)
-    xa = int(machine.place(np.ascontiguousarray(x, dtype=np.int8), "ram", name="input"))
+    xa = int(machine.place(np.ascontiguousarray(x, dtype=np.int8), region, name="input"))
     need = 0
     if size_symbol is not None:
         args = (params, in_dims, f_dims) if size_args == "wrapper" else (in_dims, f_dims)
         need = machine.call(size_symbol, *args).return_value
-    ctx, buf, nbytes = _scratch(machine, need, scratch_override)
-    oa = _out(machine, int(np.prod(out_shape)), output_bytes)
+    ctx, buf, nbytes = _scratch(machine, need, scratch_override, region)
+    oa = _out(machine, int(np.prod(out_shape)), output_bytes, region)
     r = machine.call(symbol, ctx, params, qa, in_dims, xa, f_dims, wa, ba, o_dims, oa,
                      **_limit(budget))
     _check(symbol, r)
@@ -167,7 +169,8 @@ def _run_conv_like(machine: Any, symbol: str, size_symbol: str | None, x: np.nda
 
 def run_conv_s8(machine: Any, x_hwc: np.ndarray, w_ohwi: np.ndarray, bias: np.ndarray,
                 params: ConvParams, *, kernel: str = "wrapper", scratch_bytes: int | None = None,
-                output_bytes: int | None = None, budget: int | None = None) -> KernelRun:
+                output_bytes: int | None = None, budget: int | None = None,
+                region: str = "ram") -> KernelRun:
     """Run an int8 convolution under emulation.
 
     Parameters
@@ -182,6 +185,9 @@ def run_conv_s8(machine: Any, x_hwc: np.ndarray, w_ohwi: np.ndarray, bias: np.nd
         Override the allocated scratch / output sizes (tests of the error paths).
     budget
         Instruction budget of the call (``None``: the machine's).
+    region
+        Where the input, output and scratch go (``"ram"``: the data region first, or a
+        region name such as ``"sram1"``); weights, bias and quantisation stay in Flash.
 
     Returns
     -------
@@ -199,25 +205,25 @@ def run_conv_s8(machine: Any, x_hwc: np.ndarray, w_ohwi: np.ndarray, bias: np.nd
                    "generic": "mnn_convolve_s8_get_buffer_size", "1x1": None}[kernel]
     return _run_conv_like(machine, CONV_SYMBOLS[kernel], size_symbol, x_hwc, w_ohwi, bias,
                           params, _dims(co, kh, kw, ci), (oh, ow, co), kernel, scratch_bytes,
-                          output_bytes, budget)
+                          output_bytes, budget, region)
 
 
 def run_depthwise_conv_s8(machine: Any, x_hwc: np.ndarray, w_hwc: np.ndarray,
                           bias: np.ndarray, params: ConvParams, *, kernel: str = "wrapper",
-                          output_bytes: int | None = None,
-                          budget: int | None = None) -> KernelRun:
+                          output_bytes: int | None = None, budget: int | None = None,
+                          region: str = "ram") -> KernelRun:
     """Run an int8 depthwise convolution (filter ``[KH, KW, C]``); ``kernel`` is
     ``"wrapper"``, ``"generic"`` or ``"3x3"``.  See :func:`run_conv_s8`."""
     kh, kw, c = w_hwc.shape
     oh, ow = params.out_hw(x_hwc.shape[0], x_hwc.shape[1], kh, kw)
     return _run_conv_like(machine, DEPTHWISE_SYMBOLS[kernel], None, x_hwc, w_hwc, bias,
                           params, _dims(1, kh, kw, c), (oh, ow, c), kernel, None,
-                          output_bytes, budget)
+                          output_bytes, budget, region)
 
 
 def run_fc_s8(machine: Any, x: np.ndarray, w: np.ndarray, bias: np.ndarray,
               params: ConvParams, *, output_bytes: int | None = None,
-              budget: int | None = None) -> KernelRun:
+              budget: int | None = None, region: str = "ram") -> KernelRun:
     """Run ``mnn_fully_connected_s8``: ``x`` ``[K]`` or ``[N, K]``, ``w`` ``[O, K]``.
 
     Returns the output ``[O]`` or ``[N, O]``.  See :func:`run_conv_s8`.
@@ -231,8 +237,8 @@ def run_fc_s8(machine: Any, x: np.ndarray, w: np.ndarray, bias: np.ndarray,
     o_dims = place_struct(machine, _dims(n, 1, 1, o))
     pa = place_struct(machine, params.fc_struct())
     wa, ba, qa, wbytes = _constants(machine, w, bias, params)
-    xa = int(machine.place(np.ascontiguousarray(xb, dtype=np.int8), "ram", name="input"))
-    oa = _out(machine, n * o, output_bytes)
+    xa = int(machine.place(np.ascontiguousarray(xb, dtype=np.int8), region, name="input"))
+    oa = _out(machine, n * o, output_bytes, region)
     symbol = "mnn_fully_connected_s8"
     r = machine.call(symbol, 0, pa, qa, in_dims, xa, f_dims, wa, ba, o_dims, oa, **_limit(budget))
     _check(symbol, r)
@@ -241,21 +247,22 @@ def run_fc_s8(machine: Any, x: np.ndarray, w: np.ndarray, bias: np.ndarray,
 
 
 def _run_pool(machine: Any, symbol: str, size_symbol: str | None, x: np.ndarray,
-              p: PoolParams, output_bytes: int | None, budget: int | None) -> KernelRun:
+              p: PoolParams, output_bytes: int | None, budget: int | None,
+              region: str = "ram") -> KernelRun:
     machine.free_all()
     h, w, c = x.shape
     oh, ow = p.out_hw(h, w)
     in_dims = place_struct(machine, _dims(1, h, w, c))
     o_dims = place_struct(machine, _dims(1, oh, ow, c))
     pa = place_struct(machine, p.struct())
-    xa = int(machine.place(np.ascontiguousarray(x, dtype=np.int8), "ram", name="input"))
-    oa = _out(machine, oh * ow * c, output_bytes)
+    xa = int(machine.place(np.ascontiguousarray(x, dtype=np.int8), region, name="input"))
+    oa = _out(machine, oh * ow * c, output_bytes, region)
     need, buf, nbytes = 0, 0, 0
     if size_symbol is None:
         r = machine.call(symbol, pa, in_dims, xa, o_dims, oa, **_limit(budget))
     else:
         need = machine.call(size_symbol, o_dims).return_value
-        ctx, buf, nbytes = _scratch(machine, need, None)
+        ctx, buf, nbytes = _scratch(machine, need, None, region)
         r = machine.call(symbol, ctx, pa, in_dims, xa, o_dims, oa, **_limit(budget))
     _check(symbol, r)
     out = machine.read(oa, oh * ow * c, np.int8).reshape(oh, ow, c).copy()
@@ -264,28 +271,34 @@ def _run_pool(machine: Any, symbol: str, size_symbol: str | None, x: np.ndarray,
 
 
 def run_max_pool_s8(machine: Any, x_hwc: np.ndarray, params: PoolParams, *,
-                    output_bytes: int | None = None, budget: int | None = None) -> KernelRun:
-    """Run ``mnn_max_pool_s8`` on ``[H, W, C]``; see :func:`max_pool_s8_ref`."""
-    return _run_pool(machine, "mnn_max_pool_s8", None, x_hwc, params, output_bytes, budget)
+                    output_bytes: int | None = None, budget: int | None = None,
+                    region: str = "ram") -> KernelRun:
+    """Run ``mnn_max_pool_s8`` on ``[H, W, C]``; see :func:`max_pool_s8_ref` (``region``:
+    see :func:`run_conv_s8`)."""
+    return _run_pool(machine, "mnn_max_pool_s8", None, x_hwc, params, output_bytes, budget,
+                     region)
 
 
 def run_avg_pool_s8(machine: Any, x_hwc: np.ndarray, params: PoolParams, *,
-                    output_bytes: int | None = None, budget: int | None = None) -> KernelRun:
+                    output_bytes: int | None = None, budget: int | None = None,
+                    region: str = "ram") -> KernelRun:
     """Run ``mnn_avg_pool_s8`` (with its scratch) on ``[H, W, C]``; see :func:`avg_pool_s8_ref`."""
     return _run_pool(machine, "mnn_avg_pool_s8", "mnn_avg_pool_s8_get_buffer_size", x_hwc,
-                     params, output_bytes, budget)
+                     params, output_bytes, budget, region)
 
 
 def run_add_s8(machine: Any, a: np.ndarray, b: np.ndarray, params: AddParams, *,
-               output_bytes: int | None = None, budget: int | None = None) -> KernelRun:
-    """Run ``mnn_elementwise_add_s8`` on two int8 tensors of the same shape."""
+               output_bytes: int | None = None, budget: int | None = None,
+               region: str = "ram") -> KernelRun:
+    """Run ``mnn_elementwise_add_s8`` on two int8 tensors of the same shape (``region``: see
+    :func:`run_conv_s8`)."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     machine.free_all()
     pa = place_struct(machine, params.struct())
-    a1 = int(machine.place(np.ascontiguousarray(a, dtype=np.int8), "ram", name="input1"))
-    a2 = int(machine.place(np.ascontiguousarray(b, dtype=np.int8), "ram", name="input2"))
-    oa = _out(machine, a.size, output_bytes)
+    a1 = int(machine.place(np.ascontiguousarray(a, dtype=np.int8), region, name="input1"))
+    a2 = int(machine.place(np.ascontiguousarray(b, dtype=np.int8), region, name="input2"))
+    oa = _out(machine, a.size, output_bytes, region)
     symbol = "mnn_elementwise_add_s8"
     r = machine.call(symbol, pa, a1, a2, oa, a.size, **_limit(budget))
     _check(symbol, r)
@@ -295,7 +308,7 @@ def run_add_s8(machine: Any, a: np.ndarray, b: np.ndarray, params: AddParams, *,
 
 def run_softmax_s8(machine: Any, x: np.ndarray, params: SoftmaxParams, *,
                    in_place: bool = False, output_bytes: int | None = None,
-                   budget: int | None = None) -> KernelRun:
+                   budget: int | None = None, region: str = "ram") -> KernelRun:
     """Run ``mnn_softmax_s8`` along the last axis of ``x``; see :func:`softmax_s8_ref`.
 
     ``in_place`` writes the output over the input (the kernel allows the alias).
@@ -303,8 +316,8 @@ def run_softmax_s8(machine: Any, x: np.ndarray, params: SoftmaxParams, *,
     machine.free_all()
     rows = np.ascontiguousarray(x, dtype=np.int8).reshape(-1, x.shape[-1])
     pa = place_struct(machine, params.struct())
-    xa = int(machine.place(rows, "ram", name="input"))
-    oa = xa if in_place else _out(machine, rows.size, output_bytes)
+    xa = int(machine.place(rows, region, name="input"))
+    oa = xa if in_place else _out(machine, rows.size, output_bytes, region)
     symbol = "mnn_softmax_s8"
     r = machine.call(symbol, pa, xa, rows.shape[0], rows.shape[1], oa, budget=budget)
     _check(symbol, r)

@@ -139,6 +139,7 @@ def smooth_image(h: int, w: int, c: int, rng: np.random.Generator) -> np.ndarray
 def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[Any, int, int]:
     """Run an s8 row; returns (KernelRun, weights bytes, activations bytes)."""
     op, act = row["op"], row["activation"]
+    region = str(row.get("data_region") or "") or "ram"
     oh, ow, oc = out_shape(row)
     in_bytes = int(row["in_h"]) * int(row["in_w"]) * int(row["in_c"])
     if op in ("conv", "dwconv", "fc"):
@@ -150,7 +151,7 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
         if op != "fc":
             p = replace(p, pad=_pad4(row))       # TFLite SAME may be asymmetric
         fn = {"conv": s8.run_conv_s8, "dwconv": s8.run_depthwise_conv_s8, "fc": s8.run_fc_s8}[op]
-        run = fn(m, x, w, bias, p, budget=BUDGET)
+        run = fn(m, x, w, bias, p, budget=BUDGET, region=region)
         return run, run.weight_bytes, in_bytes + oh * ow * oc
     shape = (int(row["in_h"]), int(row["in_w"]), int(row["in_c"]))
     x = rng.integers(-128, 128, size=shape, dtype=np.int8)
@@ -159,7 +160,7 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
         params = s8.PoolParams((int(row["kh"]), int(row["kw"])), int(row["stride"]),
                                _pad4(row), lo, hi)
         fn = s8.run_max_pool_s8 if op == "maxpool" else s8.run_avg_pool_s8
-        run = fn(m, x, params, budget=BUDGET)
+        run = fn(m, x, params, budget=BUDGET, region=region)
         return run, 0, in_bytes + oh * ow * oc
     if op == "add":
         y = rng.integers(-128, 128, size=shape, dtype=np.int8)
@@ -167,11 +168,11 @@ def _run_s8(m: Any, row: Mapping[str, Any], rng: np.random.Generator) -> tuple[A
         q2 = QParams(float(rng.uniform(0.01, 0.05)), int(rng.integers(-20, 20)))
         qo = QParams(float(rng.uniform(0.03, 0.08)), int(rng.integers(-20, 20)))
         params = s8.AddParams.from_qparams(q1, q2, qo, activation=act)
-        run = s8.run_add_s8(m, x, y, params, budget=BUDGET)
+        run = s8.run_add_s8(m, x, y, params, budget=BUDGET, region=region)
         return run, 0, 3 * in_bytes
     # a fixed input scale (logits within about +-12): the exp's cost depends on the data
     sp = s8.SoftmaxParams.from_scale(float(np.float32(0.1)))
-    run = s8.run_softmax_s8(m, x.reshape(-1, shape[2]), sp, budget=BUDGET)
+    run = s8.run_softmax_s8(m, x.reshape(-1, shape[2]), sp, budget=BUDGET, region=region)
     return run, 0, 2 * in_bytes
 
 

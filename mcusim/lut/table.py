@@ -23,6 +23,12 @@ take the defaults of :data:`DEFAULTS`):
     Operand widths of the ``packed`` family (2, 4 or 8); 8 elsewhere.
 ``trec_l, trec_h``
     Sub-vector length L and hash bits H of the ``trec`` family; 0 elsewhere.
+``data_region``
+    RAM region of the activations, output and scratch (weights stay in Flash), e.g.
+    ``sram1``; empty (the default): the board's default data region.  A generated model
+    runner puts its arena in :func:`mcusim.model.codegen.data_region_for`'s region, which is
+    not the default one when the arena does not fit it (CifarNet on the F746: SRAM1, behind
+    the D-cache, instead of DTCM).
 
 Examples
 --------
@@ -68,13 +74,14 @@ SAME_CHANNELS: tuple[str, ...] = ("dwconv", "avgpool", "maxpool", "add", "softma
 
 CONFIG_COLUMNS: tuple[str, ...] = (
     "op", "in_h", "in_w", "in_c", "out_c", "kh", "kw", "stride", "pad", "activation",
-    "family", "w_bits", "a_bits", "trec_l", "trec_h",
+    "family", "w_bits", "a_bits", "trec_l", "trec_h", "data_region",
 )
 INT_COLUMNS: tuple[str, ...] = ("in_h", "in_w", "in_c", "out_c", "kh", "kw", "stride",
                                 "w_bits", "a_bits", "trec_l", "trec_h")
 DEFAULTS: dict[str, Any] = {
     "in_h": 1, "in_w": 1, "kh": 1, "kw": 1, "stride": 1, "pad": "valid", "activation": "none",
     "family": "s8", "w_bits": 8, "a_bits": 8, "trec_l": 0, "trec_h": 0,
+    "data_region": "",
 }
 
 OnInvalid = Literal["skip", "reject"]
@@ -131,7 +138,7 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
         num = pd.to_numeric(out[col], errors="coerce")
         if num.notna().all() and (num == num.round()).all():
             out[col] = num.astype("int64")
-    for col in ("op", "family", "activation"):
+    for col in ("op", "family", "activation", "data_region"):
         out[col] = out[col].astype(str).str.strip().str.lower()
     out["pad"] = out["pad"].map(_pad_text)
     extra = [c for c in out.columns if c not in CONFIG_COLUMNS]
@@ -200,6 +207,9 @@ def check_row(row: Mapping[str, Any]) -> str | None:
             return f"{kind} size: {col} = {vals[col]}"
     if str(row.get("activation")) not in ACTIVATIONS:
         return f"unknown activation {row.get('activation')!r} (known: {', '.join(ACTIVATIONS)})"
+    region = str(row.get("data_region") or "")
+    if region and family != "s8":
+        return f"data_region {region!r} is supported by the s8 family only"
     if op not in FAMILY_OPS[family]:
         return f"family {family!r} has no {op} kernel (it has: {', '.join(FAMILY_OPS[family])})"
     if op == "softmax" and op not in supported_ops()["s8"]:
@@ -288,8 +298,14 @@ def validate(frame: pd.DataFrame, on_invalid: OnInvalid = "skip", *,
 
 
 def config_key(row: Mapping[str, Any]) -> str:
-    """A stable hex key of a row's configuration columns (same config -> same key)."""
-    canon = {c: (int(row[c]) if c in INT_COLUMNS else str(row[c])) for c in CONFIG_COLUMNS}
+    """A stable hex key of a row's configuration columns (same config -> same key).
+
+    An empty ``data_region`` (the board's default) is left out, so rows of the default
+    region keep the keys (and cached results, random data) they had before the column."""
+    canon = {c: (int(row[c]) if c in INT_COLUMNS else str(row.get(c, "") or ""))
+             for c in CONFIG_COLUMNS}
+    if not canon["data_region"]:
+        del canon["data_region"]
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -386,8 +386,16 @@ def kernel_features(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def feature_table(X: pd.DataFrame) -> tuple[list[str], list[dict[str, float]]]:
-    """Paths and feature dicts of every row of a configuration table (normalised here)."""
+    """Paths and feature dicts of every row of a configuration table (normalised here).
+
+    A row with a ``data_region`` (not the board's default) takes the path
+    ``<kernel path>@<region>``: the same loop counts, fitted with their own coefficients,
+    since every count's memory accesses cost differently there (e.g. SRAM1 behind the
+    F746's D-cache vs zero-wait DTCM).
+    """
     from mcusim.lut.table import normalize
 
     rows = normalize(X).to_dict(orient="records")
-    return [kernel_path(r) for r in rows], [kernel_features(r) for r in rows]
+    paths = [kernel_path(r) + (f"@{r['data_region']}" if r.get("data_region") else "")
+             for r in rows]
+    return paths, [kernel_features(r) for r in rows]

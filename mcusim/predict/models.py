@@ -27,17 +27,39 @@ import numpy as np
 import pandas as pd
 
 from mcusim.errors import McusimError
+from mcusim.lut.table import CONFIG_COLUMNS
 
 __all__ = ["ModelErrorReport", "compare_run", "fit_op_overhead", "graph_configs",
-           "model_error_report", "predict_graph"]
-
-CONFIG_COLUMNS = ("op", "in_h", "in_w", "in_c", "out_c", "kh", "kw", "stride", "pad",
-                  "activation", "family", "w_bits", "a_bits", "trec_l", "trec_h")
+           "graph_data_region", "model_error_report", "predict_graph", "table_region"]
 
 
-def graph_configs(graph: Any) -> pd.DataFrame:
+
+def table_region(board: Any, region: str) -> str:
+    """``region`` as a configuration's ``data_region``: empty for the board's default data
+    region (the sweep's default), else the region's name."""
+    from mcusim.boards import get_board
+
+    b = get_board(board)
+    return "" if region == b.region(b.layout.data).name else region
+
+
+def graph_data_region(graph: Any, board: Any) -> str:
+    """The ``data_region`` of ``graph``'s operators on ``board``: where the generated runner
+    puts the arena (:func:`mcusim.model.codegen.data_region_for` of the planned arena, as
+    :func:`mcusim.model.run.run_model` does)."""
+    from mcusim.boards import get_board
+    from mcusim.model import codegen
+    from mcusim.model.run import make_plan
+
+    b = get_board(board)
+    gen = codegen.generate(graph, make_plan(graph, b))
+    return table_region(b, codegen.data_region_for(b, gen.placement.arena_bytes))
+
+
+def graph_configs(graph: Any, *, data_region: str = "") -> pd.DataFrame:
     """One row per operator of ``graph`` in execution order: ``index``, ``name``, ``kind``,
-    ``in_table`` and, for the operators the table can express, the configuration columns."""
+    ``in_table`` and, for the operators the table can express, the configuration columns
+    (``data_region``: the runner's arena region, :func:`graph_data_region`)."""
     from mcusim.lut.models import graph_layer_rows
 
     by_layer = {r["layer"]: r for r in graph_layer_rows(graph)}
@@ -47,12 +69,14 @@ def graph_configs(graph: Any) -> pd.DataFrame:
         row: dict[str, Any] = {"index": i, "name": op.name, "kind": op.kind,
                                "in_table": cfg is not None}
         if cfg is not None:
-            row.update({k: cfg[k] for k in CONFIG_COLUMNS})
+            row.update({k: cfg.get(k, "") for k in CONFIG_COLUMNS})
+            row["data_region"] = data_region
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def predict_graph(predictor: Any, graph: Any, *, op_overhead: float = 0.0) -> pd.DataFrame:
+def predict_graph(predictor: Any, graph: Any, *, op_overhead: float = 0.0,
+                  board: Any = None, data_region: str | None = None) -> pd.DataFrame:
     """Predicted cycles of every operator of ``graph``.
 
     Parameters
@@ -65,6 +89,11 @@ def predict_graph(predictor: Any, graph: Any, *, op_overhead: float = 0.0) -> pd
         The model.
     op_overhead
         Cycles the runner adds per operator around the kernel call (:func:`fit_op_overhead`).
+    board
+        The board: the configurations get the runner's ``data_region``
+        (:func:`graph_data_region`) unless ``data_region`` is given.
+    data_region
+        The arena's RAM region; ``None`` with no ``board``: the board's default.
 
     Returns
     -------
@@ -72,7 +101,11 @@ def predict_graph(predictor: Any, graph: Any, *, op_overhead: float = 0.0) -> pd
         :func:`graph_configs` plus ``kernel_cycles`` (the table's prediction, 0 for an
         operator not in the table) and ``predicted_cycles`` (with the overhead).
     """
-    frame = graph_configs(graph)
+    if data_region is None:
+        data_region = graph_data_region(graph, board) if board is not None else ""
+    elif board is not None:
+        data_region = table_region(board, data_region)
+    frame = graph_configs(graph, data_region=data_region)
     frame["kernel_cycles"] = 0.0
     mask = frame["in_table"].to_numpy(bool)
     if mask.any():
@@ -90,7 +123,8 @@ def compare_run(predictor: Any, graph: Any, run: Any, *,
     """:func:`predict_graph` beside the per-operator cycles of ``run``
     (:class:`~mcusim.model.run.ModelRun`): ``simulated_cycles`` and ``error``
     (predicted / simulated - 1)."""
-    frame = predict_graph(predictor, graph, op_overhead=op_overhead)
+    frame = predict_graph(predictor, graph, op_overhead=op_overhead, board=run.board,
+                          data_region=run.data_region)
     if len(run.ops) != len(frame):
         raise McusimError(f"model {graph.name!r}: the run has {len(run.ops)} operators, "
                           f"the graph {len(frame)}")
