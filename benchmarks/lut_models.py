@@ -1,7 +1,9 @@
 """Benchmark: whole-model latency from the lookup table vs the end-to-end simulated run.
 
 For each board: sweep the ``default`` space (and ``packed``/``trec``; served from the disk
-cache when already swept), report the analytical predictor's held-out error per family
+cache when already swept; on a board where a model's arena does not fit the default data
+region, e.g. CifarNet on the F746, the ``s8`` spaces once more with ``data_region`` set to
+the runner's region, :func:`mcusim.predict.models.graph_data_region`), report the analytical predictor's held-out error per family
 (:func:`mcusim.predict.report.error_report`, 70/30 split), fit it on the whole ``s8``
 table, run every built-in model (:func:`mcusim.model.run.run_model`) and compare the sum of
 the predicted operators plus the runner's per-operator overhead (learned from the *other*
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from mcusim.model import zoo
     from mcusim.model.run import run_model
     from mcusim.predict import AnalyticalPredictor
-    from mcusim.predict.models import model_error_report
+    from mcusim.predict.models import graph_data_region, model_error_report
     from mcusim.predict.report import error_report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     tables, predictors, runs, times = [], {}, {}, {}
     for board in BOARDS:
         t0 = time.perf_counter()
-        parts = [sweep(get_space(s), board, executor=ProcessPool(args.jobs)).table
-                 for s in args.spaces]
+        spaces = [get_space(s) for s in args.spaces]
+        regions = sorted({graph_data_region(g, board) for g in graphs} - {""})
+        for region in regions:
+            spaces += [sp.assign(data_region=region) for sp in spaces
+                       if (sp["family"] == "s8").all()]
+        parts = [sweep(sp, board, executor=ProcessPool(args.jobs)).table for sp in spaces]
         lut = pd.concat(parts, ignore_index=True)
         tables.append(lut)
         s8 = lut[lut["family"] == "s8"]
