@@ -15,13 +15,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from _readme import ROOT, publish
+from _readme import publish
+from mcusim._paths import shared_models_dir
 from mcusim.model import load_model
 from mcusim.model.plan import plan_summary
 from mcusim.model.report import fit
@@ -38,9 +38,7 @@ PUBLISHED_F746_MS = {"kws_ref_model": 19.1, "pretrainedResnet_quant": 64.8}
 
 def shared_models(folder: Path | None) -> list[Path]:
     """The ``.tflite`` files of the shared models folder (empty when it is absent)."""
-    if folder is None:
-        env = os.environ.get("MCUSIM_SHARED_MODELS")
-        folder = Path(env) if env else ROOT.parent / "shared" / "models"
+    folder = shared_models_dir(folder)
     return sorted(folder.glob("*.tflite")) if folder.is_dir() else []
 
 

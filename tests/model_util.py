@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,12 @@ SHARED_MODEL_FILES = ("kws_ref_model.tflite", "pretrainedResnet_quant.tflite")
 
 
 def shared_models_dir() -> Path | None:
-    """``$MCUSIM_SHARED_MODELS``, else ``../shared/models`` next to the repository."""
-    env = os.environ.get("MCUSIM_SHARED_MODELS")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[1] / ".." / "shared" / "models")
-    for c in candidates:
-        if all((c / f).is_file() for f in SHARED_MODEL_FILES):
-            return c.resolve()
-    return None
+    """The shared models folder (:func:`mcusim._paths.shared_models_dir`) when it holds both
+    models, else ``None``."""
+    from mcusim._paths import shared_models_dir as find
+
+    folder = find()
+    return folder.resolve() if all((folder / f).is_file() for f in SHARED_MODEL_FILES) else None
 
 
 def shared_model(name: str) -> Path:

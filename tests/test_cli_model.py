@@ -115,7 +115,7 @@ def test_demo_writes_model_reports(tmp_path, capsys):
 
 
 def test_demo_finds_the_shared_models_without_the_environment(monkeypatch, tmp_path):
-    from mcusim.commands.demo import shared_models_dir
+    from mcusim._paths import shared_models_dir
 
     monkeypatch.delenv("MCUSIM_SHARED_MODELS", raising=False)
     monkeypatch.chdir(tmp_path)

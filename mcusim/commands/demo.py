@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from mcusim._paths import shared_models_dir
 from mcusim.commands._common import format_table
 
 
@@ -163,25 +164,6 @@ def _plot(frame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def shared_models_dir(override: str | None = None) -> Path:
-    """Where the real models are: ``override``, ``$MCUSIM_SHARED_MODELS`` or
-    ``../shared/models`` next to the repository (or the working directory)."""
-    import os
-
-    from mcusim.build import FIRMWARE_DIR
-
-    if override:
-        return Path(override)
-    env = os.environ.get("MCUSIM_SHARED_MODELS")
-    if env:
-        return Path(env)
-    for root in (FIRMWARE_DIR.parent, Path.cwd()):
-        candidate = (root / ".." / "shared" / "models").resolve()
-        if candidate.is_dir():
-            return candidate
-    return (FIRMWARE_DIR.parent / ".." / "shared" / "models").resolve()
 
 
 def _models(args: argparse.Namespace, boards: list[str], out: Path) -> None:

@@ -7,7 +7,6 @@ for ``.tflite`` files (e.g. the MLPerf Tiny models in ``shared/models/``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -70,16 +69,12 @@ def graph_layer_rows(graph: Any) -> list[dict[str, Any]]:
 
 
 def shared_model_files() -> list[Path]:
-    """``.tflite`` files of ``$MCUSIM_SHARED_MODELS`` (default: ``shared/models`` beside the
-    checkout or beside its worktree folder, when it exists)."""
-    root = os.environ.get("MCUSIM_SHARED_MODELS")
-    here = Path(__file__).resolve()
-    folders = [Path(root)] if root else [p.parent / "shared" / "models"
-                                         for p in (here.parents[2], here.parents[3])]
-    for folder in folders:
-        if folder.is_dir():
-            return sorted(folder.glob("*.tflite"))
-    return []
+    """``.tflite`` files of the shared models folder (:func:`mcusim._paths.shared_models_dir`;
+    empty when it does not exist)."""
+    from mcusim._paths import shared_models_dir
+
+    folder = shared_models_dir()
+    return sorted(folder.glob("*.tflite")) if folder.is_dir() else []
 
 
 def model_layer_rows(names: Iterable[str] | None = None,
