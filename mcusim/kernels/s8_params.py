@@ -101,8 +101,25 @@ def _out_hw(in_h: int, in_w: int, kh: int, kw: int, stride: tuple[int, int],
             out_size(in_w, kw, stride[1], left, right))
 
 
+class _StridePad:
+    """``stride_hw`` and ``pad_tlbr`` of a parameter set with ``stride`` and ``pad`` fields."""
+
+    stride: Window
+    pad: Pad
+
+    @property
+    def stride_hw(self) -> tuple[int, int]:
+        """``(sh, sw)``."""
+        return as_pair(self.stride, "stride")
+
+    @property
+    def pad_tlbr(self) -> tuple[int, int, int, int]:
+        """``(top, left, bottom, right)``."""
+        return as_pad4(self.pad)
+
+
 @dataclass(eq=False)
-class ConvParams:
+class ConvParams(_StridePad):
     """Convolution / depthwise / fully-connected parameters (TFLite int8).
 
     Parameters
@@ -140,16 +157,6 @@ class ConvParams:
         self.multipliers = np.ascontiguousarray(self.multipliers, dtype=np.int32)
         self.shifts = np.ascontiguousarray(self.shifts, dtype=np.int32)
 
-    @property
-    def stride_hw(self) -> tuple[int, int]:
-        """``(sh, sw)``."""
-        return as_pair(self.stride, "stride")
-
-    @property
-    def pad_tlbr(self) -> tuple[int, int, int, int]:
-        """``(top, left, bottom, right)``."""
-        return as_pad4(self.pad)
-
     def out_hw(self, in_h: int, in_w: int, kh: int, kw: int) -> tuple[int, int]:
         """Output ``(OH, OW)`` of a ``kh x kw`` filter on an ``in_h x in_w`` input.
 
@@ -186,7 +193,7 @@ class ConvParams:
 
 
 @dataclass(frozen=True)
-class PoolParams:
+class PoolParams(_StridePad):
     """Pooling parameters: window ``filter`` (``int`` or ``(fh, fw)``), ``stride``
     (``int`` or ``(sh, sw)``), ``pad`` (``int`` or ``(top, left, bottom, right)``, each
     smaller than the window; padded pixels are ignored) and the clamp."""
@@ -206,16 +213,6 @@ class PoolParams:
     def filter_hw(self) -> tuple[int, int]:
         """``(fh, fw)``."""
         return as_pair(self.filter, "filter")
-
-    @property
-    def stride_hw(self) -> tuple[int, int]:
-        """``(sh, sw)``."""
-        return as_pair(self.stride, "stride")
-
-    @property
-    def pad_tlbr(self) -> tuple[int, int, int, int]:
-        """``(top, left, bottom, right)``."""
-        return as_pad4(self.pad)
 
     def out_hw(self, in_h: int, in_w: int) -> tuple[int, int]:
         """Output ``(OH, OW)`` on an ``in_h x in_w`` input (see :meth:`ConvParams.out_hw`)."""
