@@ -229,14 +229,8 @@ class Profile:
     @cached_property
     def _calls(self) -> dict[tuple[str, str], int]:
         calls: dict[tuple[str, str], int] = defaultdict(int)
-        by_addr = {b.address: b for b in self.accounting.blocks}
-        edges = self.counts.edges
-        for s, d, n in zip(edges["src"].tolist(), edges["dst"].tolist(),
-                           edges["count"].tolist()):
-            blk = by_addr.get(s)
-            if blk is None or not blk.insns or not blk.insns[-1].is_call:
-                continue
-            calls[(self._function_name(blk.insns[-1].address), self._function_name(d))] += n
+        for pair, n, _ in self._call_sites():
+            calls[pair] += n
         return dict(calls)
 
     def call_edges(self) -> dict[tuple[str, str], int]:
