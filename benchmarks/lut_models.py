@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if op_rows:
         text += ["", "Per operator, models outside +-3%:", "", "```",
                  format_table(op_rows, list(op_rows[0])), "```"]
-    text += ["", "Measured by `python benchmarks/lut_models.py --jobs 2` ("
+    jobs = f" --jobs {args.jobs}" if args.jobs else ""
+    text += ["", f"Measured by `python benchmarks/lut_models.py{jobs}` ("
              + ", ".join(f"{b}: sweep {a:.0f} s, model runs {m:.0f} s"
                          for b, (a, m) in times.items()) + ")."]
     body = "\n".join(text)

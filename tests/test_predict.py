@@ -192,3 +192,45 @@ def test_analytical_on_simulated_rows():
     est = AnalyticalPredictor().fit(lut.iloc[:6], lut["cycles"].iloc[:6])
     err = est.predict(lut.iloc[6:]) / lut["cycles"].iloc[6:] - 1
     assert np.abs(err).max() < 0.02
+
+
+def test_reuse_features_only_for_cached_regions():
+    """The re-read activation operand: lines x passes, counted past each working-set step,
+    and only for rows whose data sits in a named (cached) region."""
+    from mcusim.predict.features import REUSE_LINE, REUSE_STEPS
+
+    row = {"op": "conv", "family": "s8", "in_h": 6, "in_w": 6, "in_c": 64, "out_c": 5,
+           "kh": 3, "kw": 3, "stride": 1, "pad": "valid"}
+    assert not any(k.startswith("reuse") for k in kernel_features(row))
+    f = kernel_features({**row, "data_region": "sram1"})
+    k = 64 * 9
+    passes = f["calls"] * 3                      # 2 channel pairs + the odd channel per call
+    assert f["calls"] == 8                      # 4x4 output pixels, two per call
+    assert f["reuse_lines"] == passes * 4 * k / REUSE_LINE
+    for step in REUSE_STEPS:                    # working set 6k = 3456 bytes
+        assert f[f"reuse_lines>{step}"] == (f["reuse_lines"] if 6 * k > step else 0.0)
+    fc = kernel_features({"op": "fc", "family": "s8", "in_h": 1, "in_w": 1, "in_c": 1600,
+                          "out_c": 10, "kh": 1, "kw": 1, "stride": 1, "pad": "valid",
+                          "data_region": "sram1"})
+    assert fc["reuse_lines"] == 5 * 1600 / REUSE_LINE and fc["reuse_lines>4096"] > 0
+
+
+def test_analytical_follows_d_cache_thrashing_in_sram1():
+    """Convolutions with their data in the F746's SRAM1 (behind the 4 KiB L1 D-cache): once
+    two im2col columns and two filter rows outgrow the cache the columns miss on every
+    channel pair (the cost per MAC rises against the same layers in the uncached DTCM), and
+    the reuse features let the fit follow it."""
+    from mcusim.lut.sweep import sweep
+
+    chans = [8, 12, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 200, 256, 40, 144, 224]
+    rows = pd.DataFrame([{"op": "conv", "in_h": 4, "in_w": 4, "in_c": c, "out_c": 8,
+                          "kh": 3, "kw": 3, "pad": "valid", "data_region": region}
+                         for region in ("sram1", "") for c in chans])
+    lut = sweep(rows, "stm32f746zg", cache=False).table
+    n = len(chans)
+    ratio = lut["cycles"].iloc[:n].to_numpy() / lut["cycles"].iloc[n:].to_numpy()
+    assert ratio[chans.index(256)] > ratio[chans.index(32)] + 0.05   # 6k bytes > 4 KiB
+    sram1 = lut.iloc[:n]
+    est = AnalyticalPredictor().fit(sram1.iloc[:-3], sram1["cycles"].iloc[:-3])
+    err = est.predict(sram1.iloc[-3:]) / sram1["cycles"].iloc[-3:] - 1
+    assert np.abs(err).max() < 0.03

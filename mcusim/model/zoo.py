@@ -65,7 +65,7 @@ from mcusim.kernels.quant import QParams, choose_qparams, quantize_bias
 from mcusim.kernels.s8_params import same_padding
 from mcusim.model.graph import Graph, Operator, OpParams, Quant, Tensor
 
-__all__ = ["ZooModel", "calibration_images", "get_model", "list_models", "model_info"]
+__all__ = ["GraphBuilder", "ZooModel", "calibration_images", "get_model", "list_models", "model_info"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,13 @@ def calibration_images(shape: tuple[int, int, int], count: int, seed: int) -> np
     return (np.round(imgs * 255.0) / 255.0).astype(np.float32)
 
 
-class _Builder:
-    """Builds a graph layer by layer while running its float model on a calibration batch."""
+class GraphBuilder:
+    """Builds a graph layer by layer while running its float model on a calibration batch.
+
+    The zoo's models and the μNAS search space's candidates
+    (:mod:`mcusim.search.nas.graphs`) are built with it: seeded weights and activation
+    ranges calibrated on ``images``.
+    """
 
     def __init__(self, name: str, images: np.ndarray, seed: int) -> None:
         self.name = name
@@ -283,7 +288,7 @@ class _Builder:
 
 
 # ---------------------------------------------------------------- the models
-def _tiny(b: _Builder) -> int:
+def _tiny(b: GraphBuilder) -> int:
     x = b.conv("conv1", b.input, 8, 3)
     d = b.dwconv("dw2", x, 3, stride=2)                   # 8 -> 4, padding (0, 0, 1, 1)
     p = b.conv("pw3", d, 8, 1, activation="none")
@@ -295,7 +300,7 @@ def _tiny(b: _Builder) -> int:
     return b.softmax("softmax9", f)
 
 
-def _cifarnet(b: _Builder) -> int:
+def _cifarnet(b: GraphBuilder) -> int:
     x = b.conv("conv1", b.input, 64, 5, padding="valid")
     x = b.pool("pool1", "maxpool", x, 2)
     x = b.conv("conv2", x, 64, 5, padding="valid")
@@ -317,12 +322,12 @@ def _expand_mask(e1: int) -> Callable[[int, int, int], np.ndarray]:
     return mask
 
 
-def _fire(b: _Builder, name: str, x: int, squeeze: int, expand: int) -> int:
+def _fire(b: GraphBuilder, name: str, x: int, squeeze: int, expand: int) -> int:
     s = b.conv(f"{name}.squeeze", x, squeeze, 1)
     return b.conv(f"{name}.expand", s, 2 * expand, 3, mask=_expand_mask(expand))
 
 
-def _squeezenet(b: _Builder) -> int:
+def _squeezenet(b: GraphBuilder) -> int:
     x = b.conv("stem", b.input, 96, 3)
     x = b.pool("pool1", "maxpool", x, 2)
     x = _fire(b, "fire2", x, 16, 64)
@@ -339,7 +344,7 @@ def _squeezenet(b: _Builder) -> int:
     return b.softmax("softmax", x)
 
 
-def _zfnet(b: _Builder) -> int:
+def _zfnet(b: GraphBuilder) -> int:
     x = b.conv("conv1", b.input, 64, 7, stride=2)         # 32 -> 16, padding (2, 2, 3, 3)
     x = b.pool("pool1", "maxpool", x, 3, stride=2, padding="same")
     x = b.conv("conv2", x, 96, 5)
@@ -355,7 +360,7 @@ def _zfnet(b: _Builder) -> int:
     return b.softmax("softmax", x)
 
 
-_MODELS: dict[str, tuple[ZooModel, Callable[[_Builder], int]]] = {
+_MODELS: dict[str, tuple[ZooModel, Callable[[GraphBuilder], int]]] = {
     m.name: (m, fn) for m, fn in [
         (ZooModel("tiny", "digits-sized model with every operator kind once", (1, 8, 8, 1), 9),
          _tiny),
@@ -394,5 +399,5 @@ def get_model(name: str) -> Graph:
     fn = _MODELS[name][1]
     images = calibration_images(info.input_shape[1:], CALIBRATION_IMAGES,  # type: ignore[arg-type]
                                 info.seed)
-    b = _Builder(name, images, info.seed)
+    b = GraphBuilder(name, images, info.seed)
     return b.graph(fn(b))

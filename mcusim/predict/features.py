@@ -84,6 +84,47 @@ def _stream(f: dict[str, float], passes: float, nbytes: int) -> None:
         f[f"flash_lines>{step}"] = passes * nbytes / 16 if nbytes > step else 0.0
 
 
+#: Working-set sizes (bytes) tried as thresholds of the data-cache reuse features.
+REUSE_STEPS: tuple[int, ...] = (1024, 2048, 3072, 4096, 6144, 8192)
+#: Line size the reuse features count in (the F746's L1 D-cache: 32-byte lines; the
+#: coefficients absorb any other size).
+REUSE_LINE = 32
+
+
+def _reuse(f: dict[str, float], passes: float, lines: float, working_set: int) -> None:
+    """``lines`` cache lines of activations read again on each of ``passes`` passes: they
+    miss on every pass once the pass's ``working_set`` (those bytes plus the weights
+    streamed through the same data cache) exceeds the cache (thresholds
+    :data:`REUSE_STEPS`), e.g. the im2col columns of a large convolution whose data is in
+    the F746's SRAM1 behind the 4 KiB L1 D-cache.  Emitted for rows with a ``data_region``
+    only (:func:`kernel_features`): the boards' default data regions are not cached."""
+    f["reuse_lines"] = passes * lines
+    for step in REUSE_STEPS:
+        f[f"reuse_lines>{step}"] = passes * lines if working_set > step else 0.0
+
+
+def _reuse_features(f: dict[str, float], row: Mapping[str, Any], path: str, pix: int,
+                    oc: int) -> None:
+    """:func:`_reuse` for the operand each kernel reads again: the two int16 im2col columns
+    (against two filter rows) per channel pair of a convolution tile, the two int8 input
+    rows of a 1x1 convolution, the input vector of a fully connected layer, and the
+    window of a depthwise convolution or max pool, read once per channel group."""
+    c, kh, kw = int(row["in_c"]), int(row["kh"]), int(row["kw"])
+    passes = oc // 2 + oc % 2
+    if path == "s8/conv/im2col":
+        k = c * kh * kw
+        _reuse(f, f["calls"] * passes, 4 * k / REUSE_LINE, 6 * k)
+    elif path == "s8/conv/1x1":
+        _reuse(f, (f["r2_calls"] + f["r1_calls"]) * passes, 2 * c / REUSE_LINE, 4 * c)
+    elif path == "s8/fc/main":
+        k = int(row["in_h"]) * int(row["in_w"]) * c
+        _reuse(f, float(passes), k / REUSE_LINE, 3 * k)
+    elif path.startswith("s8/dwconv") or path == "s8/maxpool/main":
+        lines = kh * min(kw, -(-kw * c // REUSE_LINE))   # lines one channel group touches
+        streams = 2 if path.startswith("s8/dwconv") else 1   # + the filter's taps
+        _reuse(f, float(pix * (c // 4 + c % 4)), lines, streams * lines * REUSE_LINE)
+
+
 def _loop(f: dict[str, float], name: str, entries: float, trips: Any) -> None:
     """Back-edge counts of a loop entered ``entries`` times with ``trips`` iterations each
     (a scalar, or per-entry array with ``entries`` as weights): ``name:back`` taken edges
@@ -382,6 +423,8 @@ def kernel_features(row: Mapping[str, Any]) -> dict[str, float]:
         _packed(f, row, oh, ow, oc)
     else:
         _trec(f, row, oh, ow, oc)
+    if row.get("data_region"):
+        _reuse_features(f, row, path, oh * ow, oc)
     return {k: float(v) for k, v in f.items()}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcusim.model.graph import Graph
-from mcusim.model.zoo import _Builder, calibration_images
+from mcusim.model.zoo import GraphBuilder, calibration_images
 from mcusim.search.nas.space import Architecture, SearchSpace
 
 __all__ = ["untrained_graph"]
@@ -55,7 +55,7 @@ def untrained_graph(arch: Architecture, space: SearchSpace, *, seed: int = 0,
     space.check(arch)
     if images is None:
         images = calibration_images(space.input_shape, _CALIBRATION, seed)
-    b = _Builder(name, np.asarray(images, np.float32), seed)
+    b = GraphBuilder(name, np.asarray(images, np.float32), seed)
     x = b.input
     n = 0
     for bi, block in enumerate(arch.blocks):
