@@ -234,3 +234,20 @@ def test_analytical_follows_d_cache_thrashing_in_sram1():
     est = AnalyticalPredictor().fit(sram1.iloc[:-3], sram1["cycles"].iloc[:-3])
     err = est.predict(sram1.iloc[-3:]) / sram1["cycles"].iloc[-3:] - 1
     assert np.abs(err).max() < 0.03
+
+
+def test_window_misses_grow_when_the_window_outgrows_a_way():
+    """The simulated L1 D-cache misses of a depthwise convolution per output row: a 3x3
+    window over 16 channels stays resident (a row's misses are about its new lines), a 7x7
+    window over 86 channels (49 taps x 2 lines, filter too) thrashes on every channel group."""
+    from mcusim.predict.features import _window_misses
+
+    small = _window_misses(12, 12, 16, 3, 3, 1, 1, 1, True)
+    assert small < 12 * 12 * 16 / 32 * 3                 # a few passes over the data at most
+    big = _window_misses(10, 10, 86, 7, 7, 1, 0, 0, True)
+    pixels, groups, taps = 4 * 4, 86 // 4 + 86 % 4, 49
+    assert big > 0.5 * pixels * groups * taps            # most taps miss in every group
+    f = kernel_features({"op": "dwconv", "family": "s8", "in_h": 10, "in_w": 10, "in_c": 86,
+                         "out_c": 86, "kh": 7, "kw": 7, "stride": 1, "pad": "valid",
+                         "data_region": "sram1"})
+    assert f["l1d_window_misses"] == big

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import numpy as np
@@ -123,6 +124,86 @@ def _reuse_features(f: dict[str, float], row: Mapping[str, Any], path: str, pix:
         lines = kh * min(kw, -(-kw * c // REUSE_LINE))   # lines one channel group touches
         streams = 2 if path.startswith("s8/dwconv") else 1   # + the filter's taps
         _reuse(f, float(pix * (c // 4 + c % 4)), lines, streams * lines * REUSE_LINE)
+        f["l1d_window_misses"] = float(_window_misses(
+            int(row["in_h"]), int(row["in_w"]), c, kh, kw, int(row["stride"]),
+            padding(row)[0], padding(row)[2], True)) if path.startswith("s8/dwconv") else 0.0
+
+
+#: The data cache :func:`_window_misses` simulates: (sets, ways, line bytes) of the F746's
+#: L1 D-cache (``profiles/boards/stm32f746zg.toml``, ``caches.l1_d``: 4 KiB, 4-way, 32 B).
+WINDOW_DCACHE: tuple[int, int, int] = (32, 4, 32)
+#: Where the window simulation puts the buffers, as the sweep's harness does
+#: (``Machine.alloc``: 8-byte aligned, 32-byte red zones): the filter at the first
+#: host-placed flash constant (0x080038a8, :data:`FLASH_CONST_BASE` into its line), bias,
+#: multipliers and shifts after it; the input 32 bytes into the RAM region (its start is
+#: 1 KiB aligned on both boards), the output after the input.
+_FLASH_LINE0 = 0x0800_38A0
+_INPUT_BASE = 32
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: int, pl: int,
+                   depthwise: bool) -> int:
+    """L1 D-cache misses of a depthwise convolution (``depthwise``) or max pool with its
+    activations in a cached RAM region: the accesses of one output row in the kernel's
+    order (per pixel, per 4-channel group and leftover channel: the window's rows and
+    columns; for a depthwise convolution the filter word next to each input word, bias
+    before and multiplier/shift after each group; then the outputs, write-allocated),
+    simulated through a set-associative LRU cache (:data:`WINDOW_DCACHE`) in its steady
+    state (the second of two consecutive middle rows), times the output rows.  Where the
+    window's rows fall into the cache's sets decides whether a window that outgrows a way
+    thrashes, which no loop count shows."""
+    sets, ways, lb = WINDOW_DCACHE
+    oh = max((h + 2 * pt - kh) // stride + 1, 1)
+    ow = max((w + 2 * pl - kw) // stride + 1, 1)
+
+    def up8(n: int) -> int:
+        return -(-n // 8) * 8
+
+    zone = 32
+    filt = _FLASH_LINE0 + FLASH_CONST_BASE
+    bias = _FLASH_LINE0 + up8(FLASH_CONST_BASE + kh * kw * c + 2 * zone)
+    mult = up8(bias + 4 * c + 2 * zone)
+    shift = up8(mult + 4 * c + 2 * zone)
+    out_base = up8(_INPUT_BASE + h * w * c + 2 * zone)
+    cache: list[list[int]] = [[] for _ in range(sets)]
+    misses = 0
+
+    def touch(addr: int) -> None:
+        nonlocal misses
+        line = addr // lb
+        way = cache[line % sets]
+        if line in way:
+            way.remove(line)
+        else:
+            misses += 1
+            if len(way) >= ways:
+                way.pop(0)
+        way.append(line)
+
+    groups = [(g, 4) for g in range(0, c - c % 4, 4)] + [(ch, 1) for ch in range(c - c % 4, c)]
+    mid = max(oh // 2 - 1, 0)
+    for oy in (mid, min(mid + 1, oh - 1)):
+        misses = 0                       # only the second row counts
+        y = oy * stride - pt
+        ky0, ky1 = max(0, -y), min(kh, h - y)
+        for ox in range(ow):
+            x = ox * stride - pl
+            kx0, kx1 = max(0, -x), min(kw, w - x)
+            for ch, n in groups:
+                if depthwise:
+                    touch(bias + 4 * ch)
+                for ky in range(ky0, ky1):
+                    base = _INPUT_BASE + ((y + ky) * w + x) * c + ch
+                    for kx in range(kx0, kx1):
+                        touch(base + kx * c)
+                        if depthwise:
+                            touch(filt + (ky * kw + kx) * c + ch)
+                if depthwise:
+                    touch(mult + 4 * ch)
+                    touch(shift + 4 * ch)
+                touch(out_base + (oy * ow + ox) * c + ch)
+    return misses * oh
 
 
 def _loop(f: dict[str, float], name: str, entries: float, trips: Any) -> None:
