@@ -157,15 +157,9 @@ def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: in
     oh = max((h + 2 * pt - kh) // stride + 1, 1)
     ow = max((w + 2 * pl - kw) // stride + 1, 1)
 
-    def up8(n: int) -> int:
-        return -(-n // 8) * 8
-
-    zone = 32
     filt = _FLASH_LINE0 + FLASH_CONST_BASE
-    bias = _FLASH_LINE0 + up8(FLASH_CONST_BASE + kh * kw * c + 2 * zone)
-    mult = up8(bias + 4 * c + 2 * zone)
-    shift = up8(mult + 4 * c + 2 * zone)
-    out_base = up8(_INPUT_BASE + h * w * c + 2 * zone)
+    bias, mult, shift = (_FLASH_LINE0 + a for a in _dw_layout(c, kh, kw))
+    out_base = _up8(_INPUT_BASE + h * w * c + 2 * _ZONE)
     cache: list[list[int]] = [[] for _ in range(sets)]
     misses = 0
 
@@ -365,19 +359,29 @@ FLASH_DCACHES: tuple[tuple[str, int, int], ...] = (("art8x16", 8, 16),)
 FLASH_CONST_BASE = 8
 
 
+def _up8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
+#: Red zone either side of a harness buffer (``Machine.alloc``).
+_ZONE = 32
+
+
+def _dw_layout(c: int, kh: int, kw: int) -> tuple[int, int, int]:
+    """Offsets (from the flash line of the filter) of the bias, multipliers and shifts the
+    harness places after a depthwise filter (``Machine.alloc``: 8-byte aligned, red zones)."""
+    bias = _up8(FLASH_CONST_BASE + kh * kw * c + 2 * _ZONE)
+    mult = _up8(bias + 4 * c + 2 * _ZONE)
+    return bias, mult, _up8(mult + 4 * c + 2 * _ZONE)
+
+
 def _dw_constants(c: int, kh: int, kw: int, taps: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """(address, bytes) of the flash constant reads of one depthwise pixel in program order
     (mnn_s8_dw_pixel: per 4-channel group bias, the window's filter words, multiplier and
     shift; then per leftover channel the same with bytes).  The harness places the filter,
     bias, multipliers and shifts one after the other (``Machine.alloc``: 8-byte aligned,
     a 32-byte red zone either side); the first starts at :data:`FLASH_CONST_BASE`."""
-    def up8(n: int) -> int:
-        return -(-n // 8) * 8
-
-    zone = 32
-    bias = up8(FLASH_CONST_BASE + kh * kw * c + 2 * zone)
-    mult = up8(bias + 4 * c + 2 * zone)
-    shift = up8(mult + 4 * c + 2 * zone)
+    bias, mult, shift = _dw_layout(c, kh, kw)
     w0 = FLASH_CONST_BASE
     seq: list[tuple[int, int]] = []
     c4 = c // 4
