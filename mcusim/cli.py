@@ -29,8 +29,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ----------
     command
         Register only this subcommand (what ``mcusim COMMAND ...`` parses identically,
-        without importing the modules of the others); None registers all of them (for
-        ``mcusim``, ``--help`` and ``--version``).
+        without importing the modules of the others), or none with ``""`` (what
+        ``mcusim --version`` needs); None registers all of them (for ``mcusim`` and
+        ``--help``).
     """
     parser = argparse.ArgumentParser(
         prog="mcusim",
@@ -47,7 +48,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mcusim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS if command is None else (command,):
+    for name in COMMANDS if command is None else (command,) if command else ():
         try:
             module = importlib.import_module(f"mcusim.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -68,7 +69,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
+    command = argv[0] if argv and argv[0] in COMMANDS else "" if argv == ["--version"] else None
     collecting = gc.isenabled()
     if command in LIGHT_COMMANDS:
         if "numpy" not in sys.modules:

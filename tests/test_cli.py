@@ -44,6 +44,13 @@ def test_a_parser_of_one_command_parses_as_the_full_parser(argv):
     assert list(sub) == [argv[0]]
 
 
+def test_version_needs_no_subcommand(capsys):
+    assert build_parser("")._subparsers._group_actions[0].choices == {}
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("mcusim ")
+
+
 def test_light_commands_start_no_blas_threads_and_restore_the_collector():
     import gc
     import os
