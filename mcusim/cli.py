@@ -66,15 +66,22 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"mcusim: warning: {message}", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    warnings.showwarning = _show_warning
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else "" if argv == ["--version"] else None
+def prepare_process(command: str | None) -> bool:
+    """Set the process up for ``command`` (see :data:`LIGHT_COMMANDS`); returns whether the
+    garbage collector was on (to restore it)."""
     collecting = gc.isenabled()
     if command in LIGHT_COMMANDS:
         if "numpy" not in sys.modules:
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         gc.disable()
+    return collecting
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else "" if argv == ["--version"] else None
+    collecting = prepare_process(command)
     try:
         return _dispatch(build_parser(command), argv)
     finally:
