@@ -34,6 +34,8 @@ from mcusim.loader import LoadedImage, load_elf
 _MEMO: dict[tuple[str, int, int], LoadedImage] = {}
 _MEMO_MAX = 64
 _ANALYSES: dict[str, object] = {}
+#: ``(id(image), kind, depends)`` -> (the image, its key): hashing the code once per image.
+_KEYS: dict[tuple[int, str, tuple[str, ...]], tuple[LoadedImage, str]] = {}
 #: Bump when the layout of a pickled analysis changes without its modules' sources changing.
 ANALYSIS_SCHEMA = 1
 T = TypeVar("T")
@@ -112,6 +114,10 @@ def _module_digest(name: str) -> bytes:
 
 def analysis_key(image: LoadedImage, kind: str, depends: tuple[str, ...]) -> str:
     """The cache key of analysis ``kind`` of ``image`` (see :func:`cached_analysis`)."""
+    memo = (id(image), kind, depends)
+    known = _KEYS.get(memo)
+    if known is not None and known[0] is image:
+        return known[1]
     h = hashlib.sha256(f"{kind}\0{ANALYSIS_SCHEMA}\0".encode())
     for name in depends:
         h.update(_module_digest(name))
@@ -119,7 +125,11 @@ def analysis_key(image: LoadedImage, kind: str, depends: tuple[str, ...]) -> str
         if sec.executable and not sec.nobits:
             h.update(f"{sec.address:x}:{sec.size:x}\0".encode())
             h.update(image.read(sec.address, sec.size))
-    return f"{kind}-{h.hexdigest()[:32]}"
+    key = f"{kind}-{h.hexdigest()[:32]}"
+    if len(_KEYS) >= 4 * _MEMO_MAX:
+        _KEYS.clear()
+    _KEYS[memo] = (image, key)
+    return key
 
 
 def read_analysis(key: str) -> tuple[bool, object]:
