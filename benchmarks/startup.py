@@ -2,10 +2,11 @@
 
 Every measurement runs in a fresh Python process (as a sweep that starts mcusim many times
 would), after one warm-up process, so caches on disk (firmware build, native hooks, parsed
-ELF images) are warm and nothing is warm in memory.
+ELF images, trap sites, decoded blocks) are warm and nothing is warm in memory.
 
-* **steps**: one process times each step of a typical short job in order -- ``import``
-  (``mcusim.cli`` and its parser modules), ``parser`` (building the argument parser),
+* **steps**: one process times each step of a typical short job in order, set up as
+  ``mcusim profile`` sets its process up -- ``import`` (``mcusim.cli``), ``parser``
+  (building the argument parser of ``profile``),
   ``board`` (loading the profile), ``build cache hit``, ``Machine()``, ``first call``
   (``mb_dot_repeat`` on two 64-byte buffers), ``profile`` (importing the profile module and
   building the cycle profile and its function table, as plain rows like the command line) -- and the time from process start to
@@ -46,8 +47,9 @@ def lap(name):
     now, cnow = time.perf_counter(), time.process_time()
     laps[name] = (now - t0, cnow - c0); t0, c0 = now, cnow
 import mcusim.cli
+mcusim.cli.prepare_process("profile")       # as `mcusim profile` does
 lap("import")
-mcusim.cli.build_parser()
+mcusim.cli.build_parser("profile")
 lap("parser")
 from mcusim.boards import get_board
 board = get_board(BOARD)

@@ -9,9 +9,12 @@ layout comes from the sibling ``_native_layout.py``, read the same way.
 from __future__ import annotations
 
 import hashlib
-import runpy
-import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # subprocess and runpy are imported when needed: not on a warm start
+    import subprocess
 
 SOURCE = Path(__file__).with_name("_native_hooks.c")
 LAYOUT = Path(__file__).with_name("_native_layout.py")
@@ -22,8 +25,15 @@ PREBUILT_KEY = "_native_hooks.key"
 
 
 def layout_defines() -> list[str]:
-    """The state layout as ``-D`` flags (one definition: ``_native_layout.py``)."""
-    layout = runpy.run_path(str(LAYOUT))
+    """The state layout as ``-D`` flags (one definition: ``_native_layout.py``; the module
+    itself when mcusim has imported it, else the file run by path, as ``setup.py`` does)."""
+    module = sys.modules.get("mcusim._native_layout")
+    if module is not None and Path(module.__file__ or "") == LAYOUT:
+        layout = vars(module)
+    else:
+        import runpy
+
+        layout = runpy.run_path(str(LAYOUT))
     return [f"-D{n}={layout[n]}ull" for n in sorted(layout) if n.isupper()]
 
 
@@ -41,5 +51,7 @@ def source_key() -> str:
 
 def compile_hooks(cc: str, out: Path) -> subprocess.CompletedProcess[str]:
     """Compile the hooks with ``cc`` into the shared library ``out``."""
+    import subprocess
+
     return subprocess.run([cc, *flags(), "-o", str(out), str(SOURCE)], capture_output=True,
                           text=True, check=False)

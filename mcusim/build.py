@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -63,6 +62,8 @@ def find_gcc() -> str:
 @functools.cache
 def _gcc_version(gcc: str) -> str:
     """First line of ``gcc --version`` (part of the cache key; asked once per process)."""
+    import subprocess   # not at import: a process that only loads cached ELFs spawns nothing
+
     out = subprocess.run([gcc, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
@@ -334,6 +335,8 @@ def build_firmware(sources: Sequence[str | Path], board: Board | str, *,
         command = [gcc, *flags, *[str(s) for s in srcs], "-T", str(tmp_dir / "board.ld"),
                    f"-Wl,-Map={tmp_dir / 'firmware.map'}", "-o", str(tmp_dir / "firmware.elf"),
                    *link]
+        import subprocess
+
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
 
-import capstone
-from capstone import arm as _arm
+if TYPE_CHECKING:   # imported by the first Decoder: importing this module costs no Capstone
+    import capstone
 
 __all__ = ["Insn", "Block", "Decoder", "get_decoder", "DIRECT", "INDIRECT"]
 
@@ -131,14 +132,32 @@ class Decoder:
 
     def __init__(self, *, cache_size: int = 0) -> None:
         self.cache_size = cache_size
-        mode = capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS | capstone.CS_MODE_V8
-        self._cs = capstone.Cs(capstone.CS_ARCH_ARM, mode)
-        self._cs.detail = True
+        self._detail: capstone.Cs | None = None   # created (Capstone imported) on first use
+        self._lite: capstone.Cs | None = None     # no operand details: :meth:`find`
         self._blocks: dict[tuple[int, bytes], Block] = {}
+
+    @property
+    def _cs(self) -> capstone.Cs:
+        if self._detail is None:
+            self._detail = _new_cs()
+            self._detail.detail = True
+        return self._detail
 
     def num_cached(self) -> int:
         """Number of distinct blocks decoded so far."""
         return len(self._blocks)
+
+    def cached(self, address: int, code: bytes) -> Block | None:
+        """The cached block of ``code`` at ``address``, or None (nothing is decoded)."""
+        return self._blocks.get((address & ~1, bytes(code)))
+
+    def seed(self, blocks: Iterable[tuple[int, bytes, Block]]) -> None:
+        """Put blocks decoded earlier (``(address, code, block)``, e.g. a disk copy of
+        another process's decodes) into the cache, so decoding them needs no Capstone."""
+        for address, code, blk in blocks:
+            if self.cache_size and len(self._blocks) >= self.cache_size:
+                break
+            self._blocks.setdefault((address & ~1, bytes(code)), blk)
 
     def decode_block(self, address: int, code: bytes) -> Block:
         """Decode ``code`` located at ``address`` (Thumb bit ignored) into a :class:`Block`.
@@ -170,6 +189,48 @@ class Decoder:
         """Decode the single instruction at the start of ``code``."""
         return self._decode(address & ~1, bytes(code[:4]), limit=1)[0]
 
+    def find(self, address: int, code: bytes, names: frozenset[str]) -> list[Insn]:
+        """The instructions of ``code`` whose :attr:`Insn.name` is in ``names``.
+
+        The same :class:`Insn` objects as those of ``decode_block(address, code)`` (same
+        linear decode, same IT-block context), in order, without paying for the others:
+        the stream is decoded without operand details (about 15x cheaper) and only the
+        matches are decoded again with details -- from the IT instruction when they sit in
+        an IT block, since Capstone writes their condition into the mnemonic.  Nothing is
+        cached.  Used to list the few instructions of a whole image that need a hook.
+        """
+        address &= ~1
+        code = bytes(code)
+        if self._lite is None:
+            self._lite = _new_cs()
+        out: list[Insn] = []
+        pos = 0
+        it_left = 0
+        it_at = 0   # offset of the IT instruction of the current IT block
+        while pos < len(code):
+            got = False
+            run = pos   # Capstone's IT state starts afresh with each disasm call
+            for ci in self._lite.disasm(code[pos:], address + pos):
+                off = ci.address - address
+                name = self._lite.insn_name(ci.id) or ci.mnemonic.split(".")[0]
+                if name in names:
+                    start = it_at if it_left and it_at >= run else off
+                    *_, full = self._cs.disasm(code[start:off + ci.size], address + start)
+                    if full.address != ci.address:   # pragma: no cover - as decode_block
+                        *_, full = self._cs.disasm(code[run:off + ci.size], address + run)
+                    out.append(self._convert(full, it_left > 0))
+                if name == "it":
+                    it_left, it_at = len(ci.mnemonic) - 1, off
+                elif it_left:
+                    it_left -= 1
+                pos = off + ci.size
+                got = True
+            if not got and pos < len(code):
+                if "undefined" in names:
+                    out.append(_undefined(address + pos, code[pos:pos + 2]))
+                pos += 2
+        return out
+
     # -- internals ---------------------------------------------------------------------
     def _decode(self, address: int, code: bytes, limit: int = 0) -> list[Insn]:
         out: list[Insn] = []
@@ -194,6 +255,8 @@ class Decoder:
         return out
 
     def _convert(self, ci: capstone.CsInsn, in_it: bool) -> Insn:
+        from capstone import arm as _arm
+
         name = self._cs.insn_name(ci.id) or ci.mnemonic.split(".")[0]
         read_ids, write_ids = ci.regs_access()
         reads = frozenset(ci.reg_name(r) for r in read_ids)
@@ -247,6 +310,14 @@ class Decoder:
             is_call=name in _CALLS, conditional=conditional, in_it=in_it,
             it_count=it_count, shifted=shifted, sets_flags=bool(ci.update_flags),
         )
+
+
+def _new_cs() -> capstone.Cs:
+    """A Capstone handle for Thumb-2 M-profile code (operand details off)."""
+    import capstone
+
+    mode = capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS | capstone.CS_MODE_V8
+    return capstone.Cs(capstone.CS_ARCH_ARM, mode)
 
 
 def _undefined(address: int, code: bytes) -> Insn:

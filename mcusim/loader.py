@@ -17,10 +17,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from elftools.common.exceptions import ELFError, ELFParseError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
+from typing import TYPE_CHECKING
 
 from mcusim._files import read_regular
 from mcusim.errors import ElfError, MachineError
@@ -29,6 +26,9 @@ SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 #: Largest ELF file accepted (the biggest Cortex-M memories are a few MiB; DWARF adds more).
 MAX_ELF_BYTES = 256 << 20
+
+if TYPE_CHECKING:   # pyelftools is imported by the parse only: a cached image needs none of it
+    from elftools.elf.elffile import ELFFile
 
 
 @dataclass(frozen=True)
@@ -275,6 +275,8 @@ def load_elf(path: str | Path) -> LoadedImage:
     path = Path(path)
     if blob[:4] != b"\x7fELF":
         raise ElfError("not an ELF file (bad magic bytes)", file=str(path))
+    from elftools.common.exceptions import ELFError, ELFParseError
+
     try:
         return _parse(path, blob)
     except ElfError:
@@ -289,6 +291,9 @@ def load_elf(path: str | Path) -> LoadedImage:
 
 
 def _parse(path: Path, blob: bytes) -> LoadedImage:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
     elf = ELFFile(io.BytesIO(blob))
     if elf["e_machine"] != "EM_ARM":
         raise ElfError(f"not an ARM ELF (machine {elf['e_machine']})", file=str(path),
@@ -420,6 +425,8 @@ def _cached_signatures(blob: bytes) -> dict[str, Signature]:
     key = hashlib.sha256(blob).digest()
     sigs = _SIGNATURE_CACHE.get(key)
     if sigs is None:
+        from elftools.elf.elffile import ELFFile
+
         try:
             sigs = _signatures(ELFFile(io.BytesIO(blob))) if blob else {}
         except Exception:   # corrupt DWARF: calls go unchecked, as without debug info

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from mcusim.decoder import Decoder
+from mcusim import _block_cache
+from mcusim.decoder import Decoder, get_decoder
+from mcusim.loader import LoadedImage
 from mcusim.timing import Accounting, account, get_core_model
 from mcusim.timing.account import _first_load
 from mcusim.timing.callgraph import inclusive_costs
@@ -90,7 +92,8 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
     counts
         ``result.counts`` of a call (:class:`mcusim.native.BlockCounts`).
     decoder
-        Optional decoder (default: the shared, cached one).
+        Optional decoder (default: the shared, cached one, which also reuses the blocks
+        earlier processes decoded for the image: :mod:`mcusim._block_cache`).
     result
         The :class:`mcusim.machine.CallResult` the counts come from (stop reason and
         return value for :meth:`Profile.summary`), or None.
@@ -101,7 +104,15 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
     """
     board = machine.board
     model = get_core_model(board.core)
-    acc = account(counts, board, machine.read_bytes, model, decoder=decoder)
+    image = getattr(machine, "image", None)
+    if decoder is not None or not isinstance(image, LoadedImage):
+        acc = account(counts, board, machine.read_bytes, model, decoder=decoder)
+    else:   # the shared decoder: reuse (and keep) the blocks other processes decoded
+        shared, keys = get_decoder(), []
+        _block_cache.seed(image, shared)
+        acc = account(counts, board, _block_cache.recording(machine.read_bytes, keys), model,
+                      decoder=shared)
+        _block_cache.store(image, shared, keys)
     return Profile(board=board, image=getattr(machine, "image", None), accounting=acc,
                    counts=counts, result=result)
 

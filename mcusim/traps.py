@@ -5,9 +5,9 @@ not word aligned, whatever CCR.UNALIGN_TRP says (ARMv7-M ARM, A3.2.1 "Alignment 
 and SDIV/UDIV by zero fault when CCR.DIV_0_TRP is set (B3.2.8).  Unicorn 2.1 (QEMU 5.0)
 does neither: the access or the division just happens.
 
-:func:`find_sites` decodes the image once and lists those instructions (skipping SP- and
-PC-based ones: SP is always word aligned on M-profile, and literal offsets are multiples of
-4); the machine then registers one native code hook per site (``begin == end``, so Unicorn
+:func:`find_sites` decodes the image once (the result is cached per distinct code) and lists
+those instructions (skipping SP- and PC-based ones: SP is always word aligned on M-profile,
+and literal offsets are multiples of 4); the machine then registers one native code hook per site (``begin == end``, so Unicorn
 calls it only for that instruction) which reads the base or divisor register and stops the
 run with a report the machine turns into a :class:`~mcusim.errors.UsageFault`.
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcusim._image_cache import cached_analysis
 from mcusim.loader import LoadedImage
 
 KIND_ALIGN = 1
@@ -60,7 +61,23 @@ class Site:
 
 
 def find_sites(image: LoadedImage, *, alignment: bool, division: bool) -> list[Site]:
-    """The instructions of the executable sections to hook (see the module docstring)."""
+    """The instructions of the executable sections to hook (see the module docstring).
+
+    Decoded once per distinct code (:func:`mcusim._image_cache.cached_analysis`: in memory
+    and in the disk cache, so a warm process neither decodes nor imports Capstone).
+    """
+    if not (alignment or division):
+        return []
+    rows = cached_analysis(image, "trap-sites", lambda: [
+        (s.address, s.kind, s.reg, s.text) for s in decode_sites(image)],
+        depends=("mcusim.traps", "mcusim.decoder", "capstone"))
+    return [Site(*row) for row in rows
+            if (alignment if row[1] == KIND_ALIGN else division)]
+
+
+def decode_sites(image: LoadedImage, *, alignment: bool = True,
+                 division: bool = True) -> list[Site]:
+    """:func:`find_sites` without the cache: decode the image's executable sections."""
     from mcusim.decoder import get_decoder
 
     wanted = (ALIGNED_OPS if alignment else frozenset()) | (DIVIDE_OPS if division else
@@ -72,10 +89,7 @@ def find_sites(image: LoadedImage, *, alignment: bool, division: bool) -> list[S
     for sec in image.sections:
         if not sec.executable or sec.nobits:
             continue
-        block = decoder.decode_block(sec.address, image.read(sec.address, sec.size))
-        for insn in block.insns:
-            if insn.name not in wanted:
-                continue
+        for insn in decoder.find(sec.address, image.read(sec.address, sec.size), wanted):
             if insn.name in DIVIDE_OPS:
                 reg, kind = insn.op_str.split(",")[-1].strip(), KIND_DIV
             else:

@@ -29,6 +29,47 @@ def test_every_subcommand_has_help_with_an_example(capsys):
                 assert action.help, f"{name} {action.option_strings} has no help"
 
 
+@pytest.mark.parametrize("argv", [
+    ["profile", "fw.elf", "-b", "stm32f469i", "-b", "x.toml", "--call", "f", "buf:int8:1,2",
+     "3", "--top", "4", "--json", "--budget", "none", "--timeout", "2.5"],
+    ["run", "fw.elf", "--board", "stm32f746zg", "--check-reads", "--region", "dtcm"],
+    ["build", "a.c", "b.S", "-b", "stm32f469i", "-o", "out.elf"],
+    ["boards", "--json"],
+    ["kernels", "bench", "--board", "stm32f469i", "--family", "s8", "--json"],
+])
+def test_a_parser_of_one_command_parses_as_the_full_parser(argv):
+    full, one = build_parser().parse_args(argv), build_parser(argv[0]).parse_args(argv)
+    assert vars(one) == vars(full)
+    sub = build_parser(argv[0])._subparsers._group_actions[0].choices
+    assert list(sub) == [argv[0]]
+
+
+def test_version_needs_no_subcommand(capsys):
+    assert build_parser("")._subparsers._group_actions[0].choices == {}
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("mcusim ")
+
+
+def test_light_commands_start_no_blas_threads_and_restore_the_collector():
+    import gc
+    import os
+
+    probe = ("import gc, os, sys, mcusim.cli\n"
+             "code = mcusim.cli.main(sys.argv[1:])\n"
+             "print(os.environ.get('OPENBLAS_NUM_THREADS'), gc.isenabled(), code)")
+
+    def after(argv: list[str], **env: str) -> list[str]:
+        base = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
+                             text=True, check=True, env={**base, **env}).stdout
+        return out.splitlines()[-1].split()
+
+    assert after(["boards", "--json"]) == ["1", "True", "0"]
+    assert after(["boards", "--json"], OPENBLAS_NUM_THREADS="2") == ["2", "True", "0"]
+    assert main(["boards", "--json"]) == 0 and gc.isenabled()     # in process: restored
+
+
 def test_boards_lists_builtins(capsys):
     assert main(["boards", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -102,6 +102,51 @@ def test_it_block_membership(tmp_path) -> None:
     assert [i.conditional for i in insns] == [False, False, True, True, False]
 
 
+FIND_CASES = [
+    # IT blocks: Capstone writes the condition into the mnemonic ("ldrdeq"), so a match
+    # must be decoded again from its IT instruction
+    "cmp r0, #0\nitt eq\nldrdeq r2, r3, [r1]\nudiveq r0, r1, r2\nldm r1!, {r2, r3}",
+    "ite ne\nsdivne r0, r1, r2\nvldreq s0, [r3, #4]\nstrd r4, r5, [r6, #8]\nbx lr",
+    # undecodable halfwords in the stream (a literal pool): decoding starts again after them
+    "udiv r0, r1, r2\n.short 0xffff\n.short 0xffff\nit eq\nldmeq r0, {r1, r2}\nbx lr",
+    # an IT block cut by undecodable bytes: what follows is decoded without the IT context
+    ".short 0xbf08\n.short 0xffff\n.short 0xffff\nldrd r2, r3, [r1]\nbx lr",  # it eq
+]
+
+
+@pytest.mark.parametrize("body", FIND_CASES)
+def test_find_gives_the_instructions_decode_block_gives(tmp_path, body) -> None:
+    code = assemble(tmp_path, body)
+    full = Decoder().decode_block(0x2000, code).insns
+    for names in ({"ldrd", "strd", "ldm", "udiv", "sdiv", "vldr"}, {i.name for i in full},
+                  {"undefined", "bx"}, set()):
+        got = Decoder().find(0x2000, code, frozenset(names))
+        assert got == [i for i in full if i.name in names]
+    assert any(i.in_it and i.name != "it" for i in full) or "0xffff" in body
+
+
+def test_find_on_whole_firmware_images(board) -> None:
+    from mcusim._image_cache import load_image
+    from mcusim.build import FIRMWARE_DIR, build_firmware
+
+    image = load_image(build_firmware(sorted((FIRMWARE_DIR / "basic").glob("*.c")), board,
+                                      opt="-Os").elf)
+    for sec in (s for s in image.sections if s.executable and not s.nobits):
+        code = image.read(sec.address, sec.size)
+        full = Decoder().decode_block(sec.address, code).insns
+        assert Decoder().find(sec.address, code, frozenset(i.name for i in full)) == list(full)
+
+
+def test_seeded_blocks_need_no_decoding(tmp_path) -> None:
+    code = assemble(tmp_path, "adds r0, #1\nbx lr")
+    blk = Decoder().decode_block(0x3000, code)
+    dec = Decoder()
+    assert dec.cached(0x3000, code) is None
+    dec.seed([(0x3001, code, blk)])
+    assert dec.cached(0x3000, code) is blk and dec.decode_block(0x3000, code) is blk
+    assert dec._detail is None                      # Capstone was never needed
+
+
 def test_shifted_operands(tmp_path) -> None:
     assert one(tmp_path, "add.w r0, r1, r2, lsl #3").shifted
     assert not one(tmp_path, "add r0, r1, r2").shifted

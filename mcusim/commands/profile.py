@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for option, suffixes in (("callgrind", ()), ("csv", ()), ("plot", PLOT_FORMATS)):
         if getattr(args, option):   # checked before any work is done
             check_output(getattr(args, option), f"--{option} file", suffixes)
-    import_in_background("mcusim.profile")   # (and Capstone) loaded meanwhile
+    import_in_background("mcusim.profile")   # loaded meanwhile (Capstone only if needed)
     top = args.top if args.top and args.top > 0 else None
     runs = [_profile(spec, args) for spec in args.board]
     profiles = board_columns([(prof.board.name, prof) for prof in runs])
