@@ -71,12 +71,12 @@ import numpy as np
 
 from mcusim import _native_build
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
-    H_RUN, H_INSNS, H_BUDGET, H_PREV, H_CUR, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
+    H_RUN, H_INSNS, H_BUDGET, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
     H_CACHES, CACHE_WORDS, MAX_CACHES, C_SETS, C_WAYS, C_SHIFT, C_FLAGS, C_TAGS, C_MRU1,
     C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
-    H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
+    H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
     H_RUN_EDGE, H_FAST_KEY, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
@@ -220,7 +220,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
         raise ValueError(f"at most {MAX_CACHES} cache models")
     tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
     ecap = 2 * tcap
-    blocks_off = HEADER + SCRATCH_WORDS
+    blocks_off = HEADER + SCRATCH_WORDS + BLOCK_FIELDS   # after the "no block" row
     edges_off = blocks_off + tcap * BLOCK_FIELDS
     end = edges_off + ecap * EDGE_FIELDS
     offsets = []
@@ -244,6 +244,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     state[H_SCRATCH] = HEADER
     state[H_BLOCKS_OFF] = blocks_off
     state[H_EDGES_OFF] = edges_off
+    state[H_LAST_ROW] = blocks_off - BLOCK_FIELDS
     state[H_NRANGES] = len(ranges)
     for i, rng in enumerate(ranges):
         if not (0 <= rng.icache < len(caches) and 0 <= rng.dcache < len(caches)):
@@ -323,8 +324,10 @@ def reset_counts(state: np.ndarray) -> None:
     state[H_MIN_SP] = 1 << 32
     state[H_MIN_SP_BLOCK] = 0
     state[H_RUN] = state[H_INSNS] = 0
-    state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
-    state[H_LAST_KEY] = state[H_LAST_ROW] = state[H_RUN_EDGE] = 0
+    state[H_STOPPED] = state[H_ENTRY] = state[H_RUN_EDGE] = 0
+    none = int(state[H_BLOCKS_OFF]) - BLOCK_FIELDS
+    state[H_LAST_ROW] = none
+    state[none:none + BLOCK_FIELDS] = 0     # the "no block" row (the first block's predecessor)
     state[H_FAST_KEY] = state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
@@ -398,8 +401,7 @@ def read_counts(state: np.ndarray) -> BlockCounts:
         edges["count"][np.searchsorted(eused, erow)] += run
     order = np.argsort(blocks["addr"], kind="stable")
     entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
-    prev = int(state[H_PREV])
-    last = int(table[prev - 1, 0]) - 1 if prev else 0
+    last = max(0, int(state[int(state[H_LAST_ROW])]) - 1)
     eorder = np.lexsort((edges["dst"], edges["src"]))
     return BlockCounts(blocks[order], edges[eorder], entry, last)
 
@@ -426,8 +428,7 @@ def executed_instructions(state: np.ndarray) -> int:
 
 def current_block(state: np.ndarray) -> int:
     """Start address of the block being executed when the run stopped."""
-    row = int(state[H_BLOCKS_OFF]) + int(state[H_CUR]) * BLOCK_FIELDS
-    return max(0, int(state[row]) - 1)
+    return max(0, int(state[int(state[H_LAST_ROW])]) - 1)
 
 
 def fault_address(state: np.ndarray) -> int:
