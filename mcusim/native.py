@@ -362,48 +362,45 @@ def flush_caches(state: np.ndarray) -> None:
             state[off:off + n] = 0      # the way predictor only holds hints: left as is
 
 
+#: BLOCK_DTYPE fields copied from a block row, and their row fields.
+_BLOCK_COLUMNS = (("size", 1), ("ninstr", 2), ("count", 3), ("imiss", 4), ("dreads", 5),
+                  ("dmiss", 6), ("istall", B_ISTALL), ("dstall", B_DSTALL),
+                  ("divcyc", B_DIVCYC), ("divn", B_DIVN), ("switches", B_SWITCHES))
+
+
 def read_counts(state: np.ndarray) -> BlockCounts:
     """Turn the state array after a run into :class:`BlockCounts`."""
-    tcap, ecap = int(state[H_TCAP]), int(state[H_ECAP])
-    boff, eoff = int(state[H_BLOCKS_OFF]), int(state[H_EDGES_OFF])
-    table = state[boff:boff + tcap * BLOCK_FIELDS].reshape(tcap, BLOCK_FIELDS)
-    used = _used_blocks(state)
-    blocks = np.zeros(len(used), BLOCK_DTYPE)
-    blocks["addr"] = table[used, 0] - 1
-    blocks["size"] = table[used, 1]
-    blocks["ninstr"] = table[used, 2]
-    blocks["count"] = table[used, 3]
+    boff = int(state[H_BLOCKS_OFF])
+    off = int(state[H_BUSED_OFF])
+    slots = state[off:off + int(state[H_NBLOCKS])].astype(np.intp)
+    rows = state[(boff + slots * BLOCK_FIELDS)[:, None] + np.arange(BLOCK_FIELDS)]
+    order = np.argsort(rows[:, 0])          # by address (each address has one row)
+    rows, slots = rows[order], slots[order]
+    blocks = np.empty(len(rows), BLOCK_DTYPE)
+    blocks["addr"] = rows[:, 0] - 1
+    for name, col in _BLOCK_COLUMNS:
+        blocks[name] = rows[:, col]
     # Repeats of the last block the hooks had not added to it and its self edge yet (added
     # here to the copy: read_counts must not change the state, it also runs mid-run).
     run = _pending_run(state)
     if run:
-        row = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
-        blocks["count"][np.searchsorted(used, row)] += run
-    blocks["imiss"] = table[used, 4]
-    blocks["dreads"] = table[used, 5]
-    blocks["dmiss"] = table[used, 6]
-    blocks["istall"] = table[used, B_ISTALL]
-    blocks["dstall"] = table[used, B_DSTALL]
-    blocks["divcyc"] = table[used, B_DIVCYC]
-    blocks["divn"] = table[used, B_DIVN]
-    blocks["switches"] = table[used, B_SWITCHES]
-    etable = state[eoff:eoff + ecap * EDGE_FIELDS].reshape(ecap, EDGE_FIELDS)
-    eused = (_used_edges(state) - eoff) // EDGE_FIELDS
-    keys = etable[eused, 0] - np.uint64(1)
-    src_slot = (keys >> np.uint64(32)) - np.uint64(1)
-    dst_slot = (keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)
-    edges = np.zeros(len(eused), EDGE_DTYPE)
-    edges["src"] = table[src_slot.astype(np.int64), 0] - 1
-    edges["dst"] = table[dst_slot.astype(np.int64), 0] - 1
-    edges["count"] = etable[eused, 1]
+        slot = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
+        blocks["count"][np.flatnonzero(slots == slot)[0]] += run
+    off = int(state[H_EUSED_OFF])
+    erows = state[off:off + int(state[H_NEDGES])].astype(np.intp)
+    keys = state[erows] - np.uint64(1)
+    src_slot = ((keys >> np.uint64(32)) - np.uint64(1)).astype(np.intp)
+    dst_slot = ((keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)).astype(np.intp)
+    edges = np.empty(len(erows), EDGE_DTYPE)
+    edges["src"] = state[boff + src_slot * BLOCK_FIELDS] - np.uint64(1)
+    edges["dst"] = state[boff + dst_slot * BLOCK_FIELDS] - np.uint64(1)
+    edges["count"] = state[erows + 1]
     if run:
-        erow = (int(state[H_RUN_EDGE]) - eoff) // EDGE_FIELDS
-        edges["count"][np.searchsorted(eused, erow)] += run
-    order = np.argsort(blocks["addr"], kind="stable")
+        edges["count"][np.flatnonzero(erows == int(state[H_RUN_EDGE]))[0]] += run
     entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
     last = max(0, int(state[int(state[H_LAST_ROW])]) - 1)
-    eorder = np.lexsort((edges["dst"], edges["src"]))
-    return BlockCounts(blocks[order], edges[eorder], entry, last)
+    eorder = np.lexsort((edges["dst"], edges["src"]))   # each (src, dst) has one row
+    return BlockCounts(blocks, edges[eorder], entry, last)
 
 
 def _pending_run(state: np.ndarray) -> int:

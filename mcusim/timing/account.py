@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mcusim.decoder import Block, Decoder, get_decoder
+from mcusim.errors import MachineError
 from mcusim.timing.base import CoreModel
 from mcusim.timing.classify import classify
 from mcusim.timing.memory import memory_cycles
@@ -66,7 +67,7 @@ class _Costs:
 
     def __init__(self, model: CoreModel) -> None:
         self.model = model
-        self.block: dict[_Key, np.ndarray] = {}
+        self.block: dict[_Key, tuple[np.ndarray, int]] = {}   # cycles per insn, their sum
         self.edge: dict[tuple[_Key, _Key], tuple[int, int]] = {}
 
 
@@ -106,8 +107,8 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
     keys: list[_Key] = []
     blocks: list[Block] = []
     index: dict[int, int] = {}
-    for i, (addr, size) in enumerate(zip(arr["addr"].tolist(), arr["size"].tolist())):
-        code = bytes(read_code(addr, size))
+    addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
+    for i, (addr, code) in enumerate(zip(addrs, _block_bytes(read_code, addrs, sizes))):
         blk = dec.decode_block(addr, code)
         blocks.append(blk)
         keys.append((addr, code))
@@ -116,13 +117,15 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
     cycles: list[np.ndarray] = []
     core = 0
     for key, blk, n in zip(keys, blocks, execs.tolist()):
-        base = costs.block.get(key)
-        if base is None:
-            base = costs.block[key] = np.asarray(model.block_cycles(blk), dtype=np.int64)
-        cyc = base * int(n)
-        core += int(cyc.sum())
-        cycles.append(cyc)
+        cached = costs.block.get(key)
+        if cached is None:
+            base = np.asarray(model.block_cycles(blk), dtype=np.int64)
+            cached = costs.block[key] = (base, int(base.sum()))
+        cycles.append(cached[0] * n)
+        core += cached[1] * n
     branch = pipeline = 0
+    # extra cycles on the first and last instruction of each block, added in one go
+    head, tail = [0] * len(blocks), [0] * len(blocks)
     succ: dict[int, list[tuple[Block, int]]] = defaultdict(list)
     for s, d, n in zip(counts.edges["src"].tolist(), counts.edges["dst"].tolist(),
                        counts.edges["count"].tolist()):
@@ -136,10 +139,10 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
             per = costs.edge[ekey] = (model.taken_cycles(src, dst),
                                       model.pipeline_delta(src, dst))
         if per[0]:
-            cycles[si][-1] += per[0] * n
+            tail[si] += per[0] * n
             branch += per[0] * n
         if per[1]:
-            cycles[di][0] += per[1] * n
+            head[di] += per[1] * n
             pipeline += per[1] * n
         succ[si].append((dst, n))
     switches = arr["switches"].tolist() if "switches" in arr.dtype.names else None
@@ -147,22 +150,57 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         extra = model.site_cycles(blocks[si], out,
                                   None if switches is None else int(switches[si]))
         if extra:
-            cycles[si][-1] += extra
+            tail[si] += extra
             branch += extra
     last = index.get(int(counts.last))
     if last is not None and blocks[last].insns:
         extra = model.exit_cycles(blocks[last])
-        cycles[last][-1] += extra
+        tail[last] += extra
         branch += extra
-    core += _division_cycles(arr, blocks, cycles, model)
     fetch, data = memory_cycles(board, arr)
-    for i, blk in enumerate(blocks):
-        if fetch[i]:
-            cycles[i][0] += fetch[i]
-        if data[i]:
-            cycles[i][_first_load(blk)] += data[i]
+    for i, (h, t, f) in enumerate(zip(head, tail, fetch.tolist())):
+        if h or f:
+            cycles[i][0] += h + f
+        if t:
+            cycles[i][-1] += t
+    core += _division_cycles(arr, blocks, cycles, model)
+    for i in np.flatnonzero(data).tolist():
+        cycles[i][_first_load(blocks[i])] += data[i]
     return Accounting(blocks, execs, cycles, core, branch, pipeline,
                       int(fetch.sum()), int(data.sum()))
+
+
+#: Blocks closer than this are read from memory in one piece (see _block_bytes).
+_SPAN_GAP = 256
+_SPAN_MAX = 64 * 1024
+
+
+def _block_bytes(read_code: Callable[[int, int], bytes], addrs: list[int],
+                 sizes: list[int]) -> list[bytes]:
+    """The bytes of each block, read in few pieces: blocks less than
+    ``_SPAN_GAP`` bytes apart are read as one span of at most ``_SPAN_MAX`` bytes (a span
+    that cannot be read -- it leaves mapped memory -- is read block by block)."""
+    out: list[bytes] = []
+    i, n = 0, len(addrs)
+    while i < n:
+        lo, hi, j = addrs[i], addrs[i] + sizes[i], i + 1
+        while (j < n and addrs[j - 1] <= addrs[j] <= hi + _SPAN_GAP
+               and addrs[j] + sizes[j] - lo <= _SPAN_MAX):
+            hi = max(hi, addrs[j] + sizes[j])
+            j += 1
+        if j - i == 1:
+            out.append(bytes(read_code(lo, hi - lo)))
+        else:
+            try:
+                span = bytes(read_code(lo, hi - lo))
+            except MachineError:        # e.g. a gap between two mapped regions
+                span = b""
+            if len(span) == hi - lo:
+                out += [span[a - lo:a - lo + s] for a, s in zip(addrs[i:j], sizes[i:j])]
+            else:
+                out += [bytes(read_code(a, s)) for a, s in zip(addrs[i:j], sizes[i:j])]
+        i = j
+    return out
 
 
 def _division_cycles(arr: np.ndarray, blocks: list[Block], cycles: list[np.ndarray],
