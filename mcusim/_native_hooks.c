@@ -41,23 +41,19 @@ static inline void stop(u64 *st, void *uc, u64 why)
     ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
 }
 
-/* Look `line` up in the cache described at `c`; 1 on a hit.  The LRU set is scanned only on
- * a miss: a way predictor (the way where the line was last seen, by line number) finds hits
- * directly.  The result and every LRU stamp are exactly those of a full scan, since a line is
- * held by at most one way. */
-static NOINLINE int cache_access(u64 *st, u64 *c, u64 line)
+/* State index of the tag/LRU-stamp pairs of the set of `line` in the cache at `c`. */
+static INLINE u64 set_row(const u64 *c, u64 line)
 {
-    u64 sets = c[C_SETS], ways = c[C_WAYS];
-    u64 tick = ++st[H_TICK];
+    u64 sets = c[C_SETS];
     u64 set = sets & (sets - 1) ? line % sets : line & (sets - 1);   /* no division if 2^k */
-    u64 row = c[C_TAGS] + set * ways * 2;
-    u64 key = line + 1;
+    return c[C_TAGS] + set * c[C_WAYS] * 2;
+}
+
+/* The LRU set of `line` scanned (see cache_access), with the LRU clock at `tick`. */
+static NOINLINE int cache_scan(u64 *st, u64 *c, u64 line, u64 tick)
+{
+    u64 ways = c[C_WAYS], row = set_row(c, line), key = line + 1, w;
     u64 *pred = st + c[C_PRED] + (line & (PRED_ENTRIES - 1));
-    u64 w = *pred;
-    if (w < ways && st[row + 2 * w] == key) {
-        st[row + 2 * w + 1] = tick;
-        return 1;
-    }
     u64 victim = 0, oldest = st[row + 1];
     for (w = 0; w < ways; w++) {
         u64 slot = row + 2 * w;
@@ -75,6 +71,21 @@ static NOINLINE int cache_access(u64 *st, u64 *c, u64 line)
     st[row + 2 * victim + 1] = tick;
     *pred = victim;
     return 0;
+}
+
+/* Look `line` up in the cache described at `c` (which has an array); 1 on a hit.  The LRU
+ * set is scanned only on a miss: a way predictor (the way where the line was last seen, by
+ * line number) finds hits directly.  The result and every LRU stamp are exactly those of a
+ * full scan, since a line is held by at most one way. */
+static INLINE int cache_access(u64 *st, u64 *c, u64 line)
+{
+    u64 tick = ++st[H_TICK];
+    u64 w = st[c[C_PRED] + (line & (PRED_ENTRIES - 1))], row = set_row(c, line);
+    if (w < c[C_WAYS] && st[row + 2 * w] == line + 1) {
+        st[row + 2 * w + 1] = tick;
+        return 1;
+    }
+    return cache_scan(st, c, line, tick);
 }
 
 /* The cache array of `c` (which has one) looked up for the line with key `key`: one of its two
@@ -296,7 +307,7 @@ static INLINE u64 fetch_hits(u64 *c, u64 first, u64 last)
 
 /* The fetch model run over the block's lines from `key` (see fetch_run); each missed line
  * costs the range's fetch cycles (the Flash wait states). */
-static NOINLINE void fetch_model(u64 *st, u64 *row, u64 *c, u64 first, u64 key, u64 last)
+static void fetch_model(u64 *st, u64 *row, u64 *c, u64 first, u64 key, u64 last)
 {
     u64 misses = fetch_run(st, c, first, key, last);
     if (misses) {
@@ -331,10 +342,11 @@ static inline void note_successor(u64 *row, u64 next)
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
  * count, its self edge and H_INSNS only when the run ends (a different block, a stop, or
  * read_counts on the Python side).  Past the repeats that need the fetch model, the hook
- * arms H_FAST_KEY and H_FAST_SIZE with the block's address + 1 and size, and H_FAST_LEFT (and H_FAST_BASE) with
+ * arms H_FAST_KEY and H_FAST_SIZE with the block's address and size, and H_FAST_LEFT (and H_FAST_BASE) with
  * the repeats left before the instruction budget is reached; then a repeat is one compare
  * and one decrement, and the repeats it counted are H_FAST_BASE - H_FAST_LEFT, moved into
- * H_RUN by sync_run.  H_RUN > 0 whenever H_FAST_KEY is armed. */
+ * H_RUN by sync_run.  H_RUN > 0 whenever H_FAST_KEY is armed (not NO_FAST, an address no
+ * block has). */
 static inline void sync_run(u64 *st)
 {
     st[H_RUN] += st[H_FAST_BASE] - st[H_FAST_LEFT];
@@ -358,7 +370,7 @@ static inline void flush_run(u64 *st)
 static NOINLINE void end_run(u64 *st)
 {
     flush_run(st);
-    st[H_FAST_KEY] = 0;
+    st[H_FAST_KEY] = NO_FAST;
 }
 
 static NOINLINE void budget_stop(u64 *st, void *uc)
@@ -400,7 +412,7 @@ static NOINLINE void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
     /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path. */
     if (!row[B_CBASE] || skippable) {
         u64 limit = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
-        st[H_FAST_KEY] = address + 1;
+        st[H_FAST_KEY] = address;
         st[H_FAST_SIZE] = size;
         st[H_FAST_LEFT] = st[H_FAST_BASE] = limit - run;   /* >= 1: the budget is not reached */
     }
@@ -498,12 +510,21 @@ static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
         stop(st, uc, STOP_BUDGET);
 }
 
+/* The end of block_slow when the block's fetch needs the model from line `key` on: the
+ * model, then the budget check. */
+static NOINLINE void fetch_model_last(u64 *st, void *uc, u64 *row, u64 key)
+{
+    fetch_model(st, row, st + row[B_CBASE], row[B_LINE0], key, row[B_LINEN]);
+    if (st[H_INSNS] > st[H_BUDGET] - 1)
+        stop(st, uc, STOP_BUDGET);
+}
+
 /* Every execution that is not a fast repeat (kept out of line, so that path saves no
  * registers).  The common case -- a block entered along an edge its predecessor's memo
  * holds, no run of repeats to end, no stack check, fetches that hit in the line buffers or
  * the MRU pair -- reads only the two rows and the cache descriptor and calls nothing (it
  * needs no saved registers); the rest goes to block_enter or block_repeat. */
-static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
+static NOINLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st)
 {
     u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev, cur, count;
     if (key == prow[B_KEY] && !prow[B_LOWERS]) {
@@ -525,21 +546,26 @@ static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
         block_enter(st, uc, address, size);
         return;
     }
+    u64 k = 0;
     if (row[B_CBASE]) {
         /* B_FSIZE: the recorded size when the block has fetch lines (else never a size) */
-        u64 *c = st + row[B_CBASE], first = row[B_LINE0], last = row[B_LINEN], k;
         if (size != row[B_FSIZE]) {
             block_enter(st, uc, address, size);
             return;
         }
-        if ((k = fetch_hits(c, first, last)))
-            fetch_model(st, row, c, first, k, last);
+        k = fetch_hits(st + row[B_CBASE], row[B_LINE0], row[B_LINEN]);
     }
+    /* (the fetch model, when needed, runs last: it changes only the caches and the row's
+     * fetch misses, so the result is that of the order in block_enter) */
     row[B_COUNT]++;
     u64 insns = st[H_INSNS] += row[B_NINSTR];
     note_successor(prow, cur);
     st[count]++;
     st[H_LAST_ROW] = cur;
+    if (k) {
+        fetch_model_last(st, uc, row, k);
+        return;
+    }
     if (insns > st[H_BUDGET] - 1)       /* a budget of 0 (none) is never reached */
         stop(st, uc, STOP_BUDGET);
 }
@@ -548,12 +574,12 @@ static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
 void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
 {
     u64 *st = (u64 *)user_data;
-    if (address + 1 == st[H_FAST_KEY] && size == st[H_FAST_SIZE]) {
+    if (address == st[H_FAST_KEY] && size == (uint32_t)st[H_FAST_SIZE]) {
         if (--st[H_FAST_LEFT] == 0)
             budget_stop(st, uc);
         return;
     }
-    block_slow(st, uc, address, size);
+    block_slow(uc, address, size, st);   /* same argument registers: a plain jump */
 }
 
 /* A data access to costed memory, charged to the current block through its range's

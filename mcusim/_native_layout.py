@@ -33,8 +33,8 @@ H_SP_VALUE = 54       # uc_reg_read writes SP here
 H_LAST_ROW = 56       # state index of the current block's row; before the first block of a
                       # run, the row just below the block table (key 0, no successors)
 H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
-H_FAST_KEY = 58       # address + 1 of a block whose repeats only count (at size
-                      # H_FAST_SIZE), 0 = none
+H_FAST_KEY = 58       # address of a block whose repeats only count (at size
+                      # H_FAST_SIZE), NO_FAST = none
 H_FAST_LEFT = 59      # repeats the armed fast path may still count (the budget stops the
                       # run when it reaches 0); pending repeats are H_RUN + H_FAST_BASE -
                       # H_FAST_LEFT
@@ -88,6 +88,8 @@ B_LINE0 = 24          # first and last line + 1 of the block's fetches (at its r
 B_LINEN = 25
 B_FSIZE = 26          # its size when it has fetch lines, else a value no size has
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
+
+NO_FAST = (1 << 64) - 1   # H_FAST_KEY of no block
 
 STOP_BUDGET = 1
 STOP_BLOCK_TABLE = 2

@@ -77,7 +77,7 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
-    H_RUN_EDGE, H_FAST_KEY, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
+    H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
 
@@ -245,6 +245,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     state[H_BLOCKS_OFF] = blocks_off
     state[H_EDGES_OFF] = edges_off
     state[H_LAST_ROW] = blocks_off - BLOCK_FIELDS
+    state[H_FAST_KEY] = NO_FAST
     state[H_NRANGES] = len(ranges)
     for i, rng in enumerate(ranges):
         if not (0 <= rng.icache < len(caches) and 0 <= rng.dcache < len(caches)):
@@ -328,7 +329,8 @@ def reset_counts(state: np.ndarray) -> None:
     none = int(state[H_BLOCKS_OFF]) - BLOCK_FIELDS
     state[H_LAST_ROW] = none
     state[none:none + BLOCK_FIELDS] = 0     # the "no block" row (the first block's predecessor)
-    state[H_FAST_KEY] = state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
+    state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
+    state[H_FAST_KEY] = NO_FAST
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
     rows = _used_blocks(state)[:, None] * BLOCK_FIELDS + int(state[H_BLOCKS_OFF])
