@@ -16,6 +16,14 @@ typedef int (*read_fn)(void *uc, u64 address, void *bytes, size_t size);
 typedef int (*reg_fn)(void *uc, int regid, void *value);
 
 #define NOINLINE __attribute__((noinline))
+/* Built with -DMCUSIM_HOOKS_REFERENCE (tests only), every block goes through block_enter, a
+ * repeat like any other block, and every fetch line through fetch() one by one: none of the
+ * shortcuts below, for comparing their counts against. */
+#ifdef MCUSIM_HOOKS_REFERENCE
+#define REFERENCE 1
+#else
+#define REFERENCE 0
+#endif
 #define INLINE inline __attribute__((always_inline))
 #define GOLD32 0x9E3779B1ull
 #define GOLD64 0x9E3779B97F4A7C15ull
@@ -322,6 +330,14 @@ static INLINE void fetch_block(u64 *st, u64 *row, u64 address, uint32_t size)
 {
     u64 *c = st + row[B_CBASE], first, last;
     block_lines(row, c, address, size, &first, &last);
+    if (REFERENCE) {
+        u64 misses = 0;
+        for (u64 key = first; key <= last; key++)
+            misses += (u64)fetch(st, c, key - 1);
+        row[B_IMISS] += misses;
+        row[B_ISTALL] += misses * st[row[B_RANGE] + 4];
+        return;
+    }
     if (first > last)
         return;
     u64 key = fetch_hits(c, first, last);
@@ -464,7 +480,7 @@ static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
 {
     u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev;
     /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
-    if (key == prow[B_KEY] && !prow[B_LOWERS]) {
+    if (!REFERENCE && key == prow[B_KEY] && !prow[B_LOWERS]) {
         block_repeat(st, uc, address, size);
         return;
     }
@@ -574,6 +590,10 @@ static NOINLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st)
 void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
 {
     u64 *st = (u64 *)user_data;
+    if (REFERENCE) {
+        block_enter(st, uc, address, size);
+        return;
+    }
     if (address == st[H_FAST_KEY] && size == (uint32_t)st[H_FAST_SIZE]) {
         if (--st[H_FAST_LEFT] == 0)
             budget_stop(st, uc);
