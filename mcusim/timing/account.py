@@ -63,12 +63,17 @@ class Accounting:
 
 
 class _Costs:
-    """Per-model caches of block and edge costs (keyed by block bytes)."""
+    """Per-model caches of block and edge costs.
+
+    ``block`` maps a block's (address, bytes) to ``(id, decoded block, cycles per
+    instruction, their sum)``; ``edge`` maps a pair of block ids to ``(taken cycles,
+    pipeline delta)``.
+    """
 
     def __init__(self, model: CoreModel) -> None:
         self.model = model
-        self.block: dict[_Key, tuple[np.ndarray, int]] = {}   # cycles per insn, their sum
-        self.edge: dict[tuple[_Key, _Key], tuple[int, int]] = {}
+        self.block: dict[_Key, tuple[int, Block, np.ndarray, int]] = {}
+        self.edge: dict[tuple[int, int], tuple[int, int]] = {}
 
 
 def _costs_for(model: CoreModel) -> _Costs:
@@ -104,25 +109,25 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
     dec = decoder or get_decoder()
     costs = _costs_for(model)
     arr = counts.blocks
-    keys: list[_Key] = []
+    ids: list[int] = []
     blocks: list[Block] = []
     index: dict[int, int] = {}
-    addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
-    for i, (addr, code) in enumerate(zip(addrs, _block_bytes(read_code, addrs, sizes))):
-        blk = dec.decode_block(addr, code)
-        blocks.append(blk)
-        keys.append((addr, code))
-        index[addr] = i
     execs = arr["count"].astype(np.uint64)
     cycles: list[np.ndarray] = []
     core = 0
-    for key, blk, n in zip(keys, blocks, execs.tolist()):
-        cached = costs.block.get(key)
+    addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
+    for i, (addr, code, n) in enumerate(zip(addrs, _block_bytes(read_code, addrs, sizes),
+                                            execs.tolist())):
+        cached = costs.block.get((addr, code))
         if cached is None:
+            blk = dec.decode_block(addr, code)
             base = np.asarray(model.block_cycles(blk), dtype=np.int64)
-            cached = costs.block[key] = (base, int(base.sum()))
-        cycles.append(cached[0] * n)
-        core += cached[1] * n
+            cached = costs.block[(addr, code)] = (len(costs.block), blk, base, int(base.sum()))
+        ids.append(cached[0])
+        blocks.append(cached[1])
+        cycles.append(cached[2] * n)
+        core += cached[3] * n
+        index[addr] = i
     branch = pipeline = 0
     # extra cycles on the first and last instruction of each block, added in one go
     head, tail = [0] * len(blocks), [0] * len(blocks)
@@ -133,7 +138,7 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         if si is None or di is None:
             continue
         src, dst = blocks[si], blocks[di]
-        ekey = (keys[si], keys[di])
+        ekey = (ids[si], ids[di])
         per = costs.edge.get(ekey)
         if per is None:
             per = costs.edge[ekey] = (model.taken_cycles(src, dst),
