@@ -133,7 +133,7 @@ static inline int fetch(u64 *st, u64 *c, u64 line)
  * line: only the first line can hit in the current-line buffer (after it, that buffer holds
  * the line before), and with a prefetch buffer every further line hits there (it holds the
  * line after the one read just before), so only the array sees those. */
-static u64 fetch_run(u64 *st, u64 *c, u64 first, u64 key, u64 last)
+static INLINE u64 fetch_run(u64 *st, u64 *c, u64 first, u64 key, u64 last)
 {
     u64 flags = c[C_FLAGS], sets = c[C_SETS], misses = 0;
     if (key == first) {
@@ -315,7 +315,7 @@ static INLINE u64 fetch_hits(u64 *c, u64 first, u64 last)
 
 /* The fetch model run over the block's lines from `key` (see fetch_run); each missed line
  * costs the range's fetch cycles (the Flash wait states). */
-static void fetch_model(u64 *st, u64 *row, u64 *c, u64 first, u64 key, u64 last)
+static INLINE void fetch_model(u64 *st, u64 *row, u64 *c, u64 first, u64 key, u64 last)
 {
     u64 misses = fetch_run(st, c, first, key, last);
     if (misses) {
