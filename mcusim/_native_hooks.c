@@ -604,12 +604,17 @@ void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
 
 /* A data access to costed memory, charged to the current block through its range's
  * D-side model: a load that misses costs the range's data-miss cycles; a store allocates
- * the line (write-back, write-allocate) without a charge (the store buffer hides it). */
-static inline void data_access(u64 *st, u64 address, int load)
+ * the line (write-back, write-allocate) without a charge (the store buffer hides it).
+ * `desc` (see mmio_read) keeps the range found last, so a mapping inside one range (the
+ * usual case) does not search the ranges again. */
+static inline void data_access(u64 *st, u64 *desc, u64 address, int load)
 {
-    u64 rrow = range_row(st, address);
-    if (!rrow)
-        return;
+    u64 rrow = desc[3];
+    if (!(rrow && st[rrow] <= address && address < st[rrow + 1])) {
+        rrow = desc[3] = range_row(st, address);
+        if (!rrow)
+            return;
+    }
     u64 *c = st + cache_base(st[rrow + 3]);
     u64 *row = st + st[H_LAST_ROW];
     int miss = fetch(st, c, address >> c[C_SHIFT]);
@@ -622,18 +627,46 @@ static inline void data_access(u64 *st, u64 address, int load)
     }
 }
 
+/* The `size` bytes at `host` as a little-endian value (one copy on a little-endian host). */
+static inline u64 load_le(const uint8_t *host, unsigned size)
+{
+    uint8_t b1; uint16_t b2; uint32_t b4; u64 b8 = 0;
+    switch (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? size : 0) {
+    case 1: __builtin_memcpy(&b1, host, 1); return b1;
+    case 2: __builtin_memcpy(&b2, host, 2); return b2;
+    case 4: __builtin_memcpy(&b4, host, 4); return b4;
+    case 8: __builtin_memcpy(&b8, host, 8); return b8;
+    default:
+        for (unsigned i = 0; i < size; i++)
+            b8 |= (u64)host[i] << (8 * i);
+        return b8;
+    }
+}
+
+static inline void store_le(uint8_t *host, unsigned size, u64 value)
+{
+    uint8_t b1 = (uint8_t)value; uint16_t b2 = (uint16_t)value; uint32_t b4 = (uint32_t)value;
+    switch (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? size : 0) {
+    case 1: __builtin_memcpy(host, &b1, 1); return;
+    case 2: __builtin_memcpy(host, &b2, 2); return;
+    case 4: __builtin_memcpy(host, &b4, 4); return;
+    case 8: __builtin_memcpy(host, &value, 8); return;
+    default:
+        for (unsigned i = 0; i < size; i++)
+            host[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
 /* MMIO callbacks for the data part of Flash.  `desc` is a small uint64_t array:
- * [state address, host address of the mapped bytes, emulated base address]. */
+ * [state address, host address of the mapped bytes, emulated base address, costed range
+ * found last (0: none yet)]. */
 u64 mmio_read(void *uc, u64 offset, unsigned size, void *user_data)
 {
-    const u64 *desc = (const u64 *)user_data;
+    u64 *desc = (u64 *)user_data;
     u64 *st = (u64 *)(uintptr_t)desc[0];
-    const uint8_t *host = (const uint8_t *)(uintptr_t)(desc[1] + offset);
-    u64 value = 0;
+    u64 value = load_le((const uint8_t *)(uintptr_t)(desc[1] + offset), size);
     (void)uc;
-    for (unsigned i = 0; i < size; i++)
-        value |= (u64)host[i] << (8 * i);
-    data_access(st, desc[2] + offset, 1);
+    data_access(st, desc, desc[2] + offset, 1);
     return value;
 }
 
@@ -689,13 +722,11 @@ u64 ram_read(void *uc, u64 offset, unsigned size, void *user_data)
 
 void ram_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
 {
-    const u64 *desc = (const u64 *)user_data;
+    u64 *desc = (u64 *)user_data;
     u64 *st = (u64 *)(uintptr_t)desc[0];
-    uint8_t *host = (uint8_t *)(uintptr_t)(desc[1] + offset);
     (void)uc;
-    for (unsigned i = 0; i < size; i++)
-        host[i] = (uint8_t)(value >> (8 * i));
-    data_access(st, desc[2] + offset, 0);
+    store_le((uint8_t *)(uintptr_t)(desc[1] + offset), size, value);
+    data_access(st, desc, desc[2] + offset, 0);
 }
 
 /* Significant bits of the 32-bit `v` (of its magnitude when `is_signed`). */

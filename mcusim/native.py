@@ -437,8 +437,9 @@ def fault_address(state: np.ndarray) -> int:
 
 def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarray:
     """The user data of the MMIO callbacks for host bytes ``host`` mapped at ``base`` (the
-    Flash data callbacks and the cached-RAM callbacks take the same)."""
-    return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
+    Flash data callbacks and the cached-RAM callbacks take the same): ``[state address, host
+    address, base, 0]`` (the hooks keep the costed range they found last in the last word)."""
+    return np.array([state.ctypes.data, host.ctypes.data, base, 0], dtype=np.uint64)
 
 
 def _host_compiler() -> str:
