@@ -8,7 +8,8 @@ the second, warm call.  Prints both, their ratio (raw / counted: the share of ra
 time followed instructions) and the extra host instructions per executed block.  A machine
 shared with other jobs changes CPU times a lot, these counts not at all.
 
-Needs valgrind.  Usage: ``python benchmarks/hook_instructions.py [--board stm32f469i ...]
+Writes the table into docs/performance.md between ``<!-- hooks-table:start -->`` and
+``<!-- hooks-table:end -->`` (``--no-readme``: only prints it).  Needs valgrind.  Usage: ``python benchmarks/hook_instructions.py [--board stm32f469i ...]
 [--programs int8 branchy] [--baseline CHECKOUT]`` (about a minute per run; ``--baseline``
 adds the counts of another source tree's hooks, e.g. before a change).
 """
@@ -24,11 +25,12 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _readme import publish  # noqa: E402
 
 
 def _child(board_name: str, program: str, mode: str) -> None:
     """Run the program twice (the first call translates the code) and print its blocks."""
-    sys.path.insert(0, str(HERE))
     from emulation_speed import SOURCES, _workloads
 
     from mcusim.boards import get_board
@@ -64,6 +66,13 @@ def host_instructions(board_name: str, program: str, mode: str,
         return int(summary.split()[1]), blocks
 
 
+def _commit(checkout: str) -> str:
+    """Short commit id of a git checkout (its path when it is none)."""
+    out = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or checkout
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--board", nargs="+", default=["stm32f469i"])
@@ -71,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", metavar="CHECKOUT",
                     help="also count the hooks of another source tree (e.g. a worktree of "
                          "the main branch), in a column of its own")
+    ap.add_argument("--no-readme", action="store_true",
+                    help="only print the table (do not update docs/performance.md)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -80,9 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
         return 1
     base = " | baseline | ratio" if args.baseline else ""
-    print(f"| board | program | blocks | raw Unicorn{base} | with cycle accounting | ratio "
-          "| extra per block |")
-    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.baseline else ""))
+    lines = ["Host instructions (callgrind) inside Unicorn's `vm_start` for the second, warm "
+             "call of each program of `benchmarks/emulation_speed.py`"
+             + (f"; baseline: the hooks of commit {_commit(args.baseline)}" if args.baseline
+                else "") + ".",
+             "",
+             f"| board | program | blocks | raw Unicorn{base} | with cycle accounting | ratio "
+             "| extra per block |",
+             "|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.baseline else "")]
     for board in args.board:
         for program in args.programs:
             raw, _ = host_instructions(board, program, "raw")
@@ -91,8 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.baseline:
                 old, _ = host_instructions(board, program, "counted", args.baseline)
                 cols += f" | {old:,} | {raw / old:.1%}"
-            print(f"| {board} | {program} | {blocks:,} | {cols} | {counted:,} | "
-                  f"{raw / counted:.1%} | {(counted - raw) / blocks:.1f} |")
+            lines.append(f"| {board} | {program} | {blocks:,} | {cols} | {counted:,} | "
+                         f"{raw / counted:.1%} | {(counted - raw) / blocks:.1f} |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    if args.no_readme:
+        print(f"\n{text}")
+    else:
+        publish("hooks-table", text)
     return 0
 
 

@@ -16,6 +16,7 @@ typedef int (*read_fn)(void *uc, u64 address, void *bytes, size_t size);
 typedef int (*reg_fn)(void *uc, int regid, void *value);
 
 #define NOINLINE __attribute__((noinline))
+#define INLINE inline __attribute__((always_inline))
 /* Built with -DMCUSIM_HOOKS_REFERENCE (tests only), every block goes through block_enter, a
  * repeat like any other block, and every fetch line through fetch() one by one: none of the
  * shortcuts below, for comparing their counts against. */
@@ -24,7 +25,6 @@ typedef int (*reg_fn)(void *uc, int regid, void *value);
 #else
 #define REFERENCE 0
 #endif
-#define INLINE inline __attribute__((always_inline))
 #define GOLD32 0x9E3779B1ull
 #define GOLD64 0x9E3779B97F4A7C15ull
 
@@ -36,7 +36,7 @@ typedef int (*reg_fn)(void *uc, int regid, void *value);
 #define B_IMISS 4
 #define B_DREADS 5
 #define B_DMISS 6
-#define B_LOWERS 7   /* 1 when an instruction of the block may lower SP */
+#define B_LOWERS 7   /* 1 when an instruction of the block may lower SP (stack check on) */
 #define B_SUCC 8     /* successor memo: SUCC_WAYS x (dst key, dst row, state index of the
                       * edge's count), the newer first */
 #define B_FETCH 14   /* 1: fetches modelled (B_CBASE) and skippable on repeats */

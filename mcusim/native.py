@@ -46,6 +46,16 @@ state array (the ``user_data`` pointer) and never call back into Python:
   so the check costs one load per block.  Below the stack bottom the hook stops the run
   (:data:`STOP_STACK`), even when the memory below the stack is mapped.
 
+What runs per executed block is kept small, since it runs hundreds of millions of times:
+what a block needs on every execution (its instruction count, its cache and fetch lines,
+whether it may lower SP) is worked out once, when the block is first seen; a repeat of a
+one-block loop is a compare and a decrement; a block entered along an edge its
+predecessor's memo holds, with fetch lines that hit in the line buffer or the cache's
+most recently used pair, touches two rows and the cache descriptor and calls nothing, and
+only the rest takes the general path.  Built with ``-DMCUSIM_HOOKS_REFERENCE`` (a test
+does, see ``tests/test_native.py``), every block takes the general path and every fetch line
+the model one by one, for comparing the shortcuts' counts against.
+
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
 in the state array, so the library holds no process-specific pointer and links against
 nothing.  The state layout (the ``H_*`` indices and row sizes below) is passed to the
