@@ -70,23 +70,27 @@ class _Costs:
     pipeline delta)``.
     """
 
-    def __init__(self, model: CoreModel) -> None:
+    def __init__(self, model: CoreModel, decoder: Decoder) -> None:
         self.model = model
+        self.decoder = decoder
         self.block: dict[_Key, tuple[int, Block, np.ndarray, int]] = {}
         self.edge: dict[tuple[int, int], tuple[int, int]] = {}
 
 
-def _costs_for(model: CoreModel) -> _Costs:
-    """The model's cost caches, created on first use and kept on the model object."""
+def _costs_for(model: CoreModel, decoder: Decoder) -> _Costs:
+    """The model's cost caches, created on first use and kept on the model object; they
+    hold that decoder's blocks, so another decoder starts them afresh (its blocks are
+    then decoded by it, e.g. for the disk cache of decoded blocks)."""
     costs = getattr(model, "_account_costs", None)
-    if costs is None:
-        costs = _Costs(model)
+    if costs is None or costs.decoder is not decoder:
+        costs = _Costs(model, decoder)
         setattr(model, "_account_costs", costs)
     return costs
 
 
 def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
-            model: CoreModel, *, decoder: Decoder | None = None) -> Accounting:
+            model: CoreModel, *, decoder: Decoder | None = None,
+            record: list[_Key] | None = None) -> Accounting:
     """Cost a run.
 
     Parameters
@@ -101,13 +105,15 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         The core model (:class:`mcusim.timing.m4.M4Model` or ``M7Model``).
     decoder
         Decoder to use (default: the shared one, whose cache persists across runs).
+    record
+        When given, each block's ``(address, bytes)`` as executed is appended to it.
 
     Returns
     -------
     Accounting
     """
     dec = decoder or get_decoder()
-    costs = _costs_for(model)
+    costs = _costs_for(model, dec)
     arr = counts.blocks
     ids: list[int] = []
     blocks: list[Block] = []
@@ -128,6 +134,8 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         cycles.append(cached[2] * n)
         core += cached[3] * n
         index[addr] = i
+        if record is not None:
+            record.append((addr, code))
     branch = pipeline = 0
     # extra cycles on the first and last instruction of each block, added in one go
     head, tail = [0] * len(blocks), [0] * len(blocks)
