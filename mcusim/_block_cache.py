@@ -15,7 +15,6 @@ again.
 from __future__ import annotations
 
 import weakref
-from typing import Callable
 
 from mcusim._image_cache import analysis_key, read_analysis, write_analysis
 from mcusim.decoder import Block, Decoder
@@ -66,13 +65,3 @@ def store(image: LoadedImage, decoder: Decoder, keys: list[_Key]) -> None:
     write_analysis(key, entries)
     known.update(have | new)
 
-
-def recording(read: Callable[[int, int], bytes], keys: list[_Key]
-              ) -> Callable[[int, int], bytes]:
-    """``read`` that also appends each ``(address, code)`` it returns to ``keys``."""
-    def read_and_record(address: int, size: int) -> bytes:
-        code = bytes(read(address, size))
-        keys.append((address & ~1, code))
-        return code
-
-    return read_and_record

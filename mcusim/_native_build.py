@@ -49,9 +49,11 @@ def source_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def compile_hooks(cc: str, out: Path) -> subprocess.CompletedProcess[str]:
-    """Compile the hooks with ``cc`` into the shared library ``out``."""
+def compile_hooks(cc: str, out: Path,
+                  extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Compile the hooks with ``cc`` into the shared library ``out`` (``extra``: more flags,
+    e.g. ``-DMCUSIM_HOOKS_REFERENCE`` for the tests' reference build without shortcuts)."""
     import subprocess
 
-    return subprocess.run([cc, *flags(), "-o", str(out), str(SOURCE)], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run([cc, *flags(), *extra, "-o", str(out), str(SOURCE)],
+                          capture_output=True, text=True, check=False)

@@ -16,6 +16,15 @@ typedef int (*read_fn)(void *uc, u64 address, void *bytes, size_t size);
 typedef int (*reg_fn)(void *uc, int regid, void *value);
 
 #define NOINLINE __attribute__((noinline))
+#define INLINE inline __attribute__((always_inline))
+/* Built with -DMCUSIM_HOOKS_REFERENCE (tests only), every block goes through block_enter, a
+ * repeat like any other block, and every fetch line through fetch() one by one: none of the
+ * shortcuts below, for comparing their counts against. */
+#ifdef MCUSIM_HOOKS_REFERENCE
+#define REFERENCE 1
+#else
+#define REFERENCE 0
+#endif
 #define GOLD32 0x9E3779B1ull
 #define GOLD64 0x9E3779B97F4A7C15ull
 
@@ -27,9 +36,10 @@ typedef int (*reg_fn)(void *uc, int regid, void *value);
 #define B_IMISS 4
 #define B_DREADS 5
 #define B_DMISS 6
-#define B_LOWERS 7   /* 1 when an instruction of the block may lower SP */
-#define B_SUCC 8     /* successor memo: SUCC_WAYS x (dst key, dst slot + 1, edge row) */
-#define B_FETCH 14   /* 0: not in wait-state memory; 1: fetches modelled; 2: and skippable */
+#define B_LOWERS 7   /* 1 when an instruction of the block may lower SP (stack check on) */
+#define B_SUCC 8     /* successor memo: SUCC_WAYS x (dst key, dst row, state index of the
+                      * edge's count), the newer first */
+#define B_FETCH 14   /* 1: fetches modelled (B_CBASE) and skippable on repeats */
 #define B_SELF 15    /* edge row of the block's self edge, 0 = not made yet */
 #define SUCC_WAYS 2
 
@@ -39,25 +49,19 @@ static inline void stop(u64 *st, void *uc, u64 why)
     ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
 }
 
-/* Look `line` up in the cache described at st[base..]; 1 on a hit.  The LRU set is scanned
- * only on a miss: a way predictor (the way where the line was last seen, by line number)
- * finds hits directly.  The result and every LRU stamp are exactly those of a full scan,
- * since a line is held by at most one way. */
-static inline int cache_access(u64 *st, u64 base, u64 line)
+/* State index of the tag/LRU-stamp pairs of the set of `line` in the cache at `c`. */
+static INLINE u64 set_row(const u64 *c, u64 line)
 {
-    u64 sets = st[base + C_SETS];
-    if (sets == 0)
-        return 0;
-    u64 ways = st[base + C_WAYS];
-    u64 tick = ++st[H_TICK];
-    u64 row = st[base + C_TAGS] + (line % sets) * ways * 2;
-    u64 key = line + 1;
-    u64 *pred = st + st[base + C_PRED] + (line & (PRED_ENTRIES - 1));
-    u64 w = *pred;
-    if (w < ways && st[row + 2 * w] == key) {
-        st[row + 2 * w + 1] = tick;
-        return 1;
-    }
+    u64 sets = c[C_SETS];
+    u64 set = sets & (sets - 1) ? line % sets : line & (sets - 1);   /* no division if 2^k */
+    return c[C_TAGS] + set * c[C_WAYS] * 2;
+}
+
+/* The LRU set of `line` scanned (see cache_access), with the LRU clock at `tick`. */
+static NOINLINE int cache_scan(u64 *st, u64 *c, u64 line, u64 tick)
+{
+    u64 ways = c[C_WAYS], row = set_row(c, line), key = line + 1, w;
+    u64 *pred = st + c[C_PRED] + (line & (PRED_ENTRIES - 1));
     u64 victim = 0, oldest = st[row + 1];
     for (w = 0; w < ways; w++) {
         u64 slot = row + 2 * w;
@@ -77,34 +81,78 @@ static inline int cache_access(u64 *st, u64 base, u64 line)
     return 0;
 }
 
-/* One access to `line` through the cache model at st[base..]; 1 on a miss.  In order: the
- * current-line buffer (descriptors with C_FLAGS bit 1: re-reading the line read last hits,
- * as the Flash interface keeps the line it read), the cache array (one of its two most
- * recently touched lines hits without a lookup -- loops re-fetch the same lines; only the
- * order of those two lines in the LRU stack is then approximate), the one-line prefetch
- * buffer (C_FLAGS bit 0: holds the line after the one read last).  A miss, or a hit in the
- * prefetch buffer, allocates the line in the array. */
-static inline int fetch(u64 *st, u64 base, u64 line)
+/* Look `line` up in the cache described at `c` (which has an array); 1 on a hit.  The LRU
+ * set is scanned only on a miss: a way predictor (the way where the line was last seen, by
+ * line number) finds hits directly.  The result and every LRU stamp are exactly those of a
+ * full scan, since a line is held by at most one way. */
+static INLINE int cache_access(u64 *st, u64 *c, u64 line)
 {
-    u64 key = line + 1, flags = st[base + C_FLAGS];
-    if ((flags & 2) && key == st[base + C_CUR])
-        return 0;
-    int hit = 0;
-    if (st[base + C_SETS]) {
-        if (key == st[base + C_MRU1] || key == st[base + C_MRU2]) {
-            hit = 1;
-        } else {
-            hit = cache_access(st, base, line);
-            st[base + C_MRU2] = st[base + C_MRU1];
-            st[base + C_MRU1] = key;
-        }
+    u64 tick = ++st[H_TICK];
+    u64 w = st[c[C_PRED] + (line & (PRED_ENTRIES - 1))], row = set_row(c, line);
+    if (w < c[C_WAYS] && st[row + 2 * w] == line + 1) {
+        st[row + 2 * w + 1] = tick;
+        return 1;
     }
-    if (!hit && (flags & 1) && key == st[base + C_PBUF])
+    return cache_scan(st, c, line, tick);
+}
+
+/* The cache array of `c` (which has one) looked up for the line with key `key`: one of its two
+ * most recently touched lines hits without a lookup -- loops re-fetch the same lines; only the
+ * order of those two lines in the LRU stack is then approximate.  A miss allocates the line. */
+static INLINE int array_access(u64 *st, u64 *c, u64 key)
+{
+    if (key == c[C_MRU1] || key == c[C_MRU2])
+        return 1;
+    int hit = cache_access(st, c, key - 1);
+    c[C_MRU2] = c[C_MRU1];
+    c[C_MRU1] = key;
+    return hit;
+}
+
+/* One access to `line` through the cache model at `c`; 1 on a miss.  In order: the
+ * current-line buffer (descriptors with C_FLAGS bit 1: re-reading the line read last hits,
+ * as the Flash interface keeps the line it read), the cache array (array_access), the
+ * one-line prefetch buffer (C_FLAGS bit 0: holds the line after the one read last).  A miss,
+ * or a hit in the prefetch buffer, allocates the line in the array. */
+static inline int fetch(u64 *st, u64 *c, u64 line)
+{
+    u64 key = line + 1, flags = c[C_FLAGS];
+    if ((flags & 2) && key == c[C_CUR])
+        return 0;
+    int hit = c[C_SETS] ? array_access(st, c, key) : 0;
+    if (!hit && (flags & 1) && key == c[C_PBUF])
         hit = 1;
-    st[base + C_CUR] = key;
-    if (flags & 1)
-        st[base + C_PBUF] = key + 1;
+    c[C_CUR] = key;
+    c[C_PBUF] = key + 1;      /* read only with a prefetch buffer */
     return !hit;
+}
+
+/* The accesses to the consecutive lines with keys `key`..`last` through the model at `c`, in
+ * a block's instruction fetch whose lines start at `first` and whose lines before `key`
+ * were hits that changed nothing (see fetch_hits); the misses.  The same as fetch() line by
+ * line: only the first line can hit in the current-line buffer (after it, that buffer holds
+ * the line before), and with a prefetch buffer every further line hits there (it holds the
+ * line after the one read just before), so only the array sees those. */
+static INLINE u64 fetch_run(u64 *st, u64 *c, u64 first, u64 key, u64 last)
+{
+    u64 flags = c[C_FLAGS], sets = c[C_SETS], misses = 0;
+    if (key == first) {
+        if ((flags & 2) && key == c[C_CUR]) {
+            if (key == last)
+                return 0;         /* the line read last, read again: nothing changes */
+        } else {
+            int hit = sets ? array_access(st, c, key) : 0;
+            misses = !hit && !((flags & 1) && key == c[C_PBUF]);
+        }
+        key++;
+    }
+    for (; key <= last; key++) {
+        int hit = sets ? array_access(st, c, key) : 0;
+        misses += !hit && !(flags & 1);
+    }
+    c[C_CUR] = last;
+    c[C_PBUF] = last + 1;
+    return misses;
 }
 
 static inline u64 cache_base(u64 index)
@@ -163,43 +211,56 @@ static u64 range_row(const u64 *st, u64 addr)
  * with the same MRU pair, so a further pass would hit everywhere and only renew LRU stamps
  * without changing their order.  Holds when the block's lines (plus a prefetched one) fit
  * the cache without evicting each other. */
-static u64 fetch_skippable(const u64 *st, u64 rrow, u64 address, uint32_t size)
+static u64 fetch_skippable(const u64 *c, u64 first, u64 last)
 {
-    u64 base = cache_base(st[rrow + 2]);
-    u64 sets = st[base + C_SETS], ways = st[base + C_WAYS];
+    u64 sets = c[C_SETS], ways = c[C_WAYS];
     if (sets == 0)
         return 0;
-    u64 lshift = st[base + C_SHIFT];
-    u64 lines = ((address + size - 1) >> lshift) - (address >> lshift) + 2;
+    u64 lines = last - first + 2;
     return (lines + sets - 1) / sets <= ways;
 }
 
-/* Slot of the block starting at `address`, recording it at first sight; -1 when full. */
-static NOINLINE int64_t block_slot(u64 *st, void *uc, u64 address, uint32_t size)
+/* Block table slot of the row at state index `row`. */
+static inline u64 slot_of(const u64 *st, u64 row)
+{
+    return (row - st[H_BLOCKS_OFF]) / BLOCK_FIELDS;
+}
+
+/* Row (state index) of the block starting at `address`, recorded at first sight with what
+ * every execution needs precomputed: its instructions, whether it may lower SP (only with
+ * the stack check on), its I-side cache and fetch lines at this size; 0 when the table is
+ * full. */
+static NOINLINE u64 block_row(u64 *st, void *uc, u64 address, uint32_t size)
 {
     u64 tcap = st[H_TCAP], mask = tcap - 1, boff = st[H_BLOCKS_OFF], key = address + 1;
     u64 h = ((address >> 1) * GOLD32) & mask;
     for (u64 probes = 0; probes < tcap; probes++, h = (h + 1) & mask) {
         u64 *row = st + boff + h * BLOCK_FIELDS;
         if (row[B_KEY] == key)
-            return (int64_t)h;
+            return boff + h * BLOCK_FIELDS;
         if (row[B_KEY] == 0) {
-            u64 nbytes = size > SCRATCH_WORDS * 8 ? SCRATCH_WORDS * 8 : size;
+            u64 nbytes = size > SCRATCH_WORDS * 8 ? SCRATCH_WORDS * 8 : size, lowers;
             u64 *scratch = st + st[H_SCRATCH];
             ((read_fn)(uintptr_t)st[H_FN_READ])(uc, address, scratch, nbytes);
             row[B_KEY] = key;
             st[st[H_BUSED_OFF] + st[H_NBLOCKS]++] = h;
             row[B_SIZE] = size;
-            row[B_NINSTR] = count_thumb(scratch, nbytes, &row[B_LOWERS]);
+            row[B_NINSTR] = count_thumb(scratch, nbytes, &lowers);
+            row[B_LOWERS] = lowers && st[H_FN_REG];
             u64 rrow = range_row(st, address);
             if (rrow) {
+                u64 cbase = cache_base(st[rrow + 2]), shift = st[cbase + C_SHIFT];
                 row[B_RANGE] = rrow;
-                row[B_FETCH] = 1 + fetch_skippable(st, rrow, address, size);
+                row[B_CBASE] = cbase;
+                row[B_LINE0] = (address >> shift) + 1;
+                row[B_LINEN] = ((address + size - 1) >> shift) + 1;
+                row[B_FETCH] = fetch_skippable(st + cbase, row[B_LINE0], row[B_LINEN]);
+                row[B_FSIZE] = row[B_LINE0] <= row[B_LINEN] ? size : ~0ull;
             }
-            return (int64_t)h;
+            return boff + h * BLOCK_FIELDS;
         }
     }
-    return -1;
+    return 0;
 }
 
 /* Row offset of the edge (prev slot + 1 -> slot + 1), created with count 0; 0 when full. */
@@ -221,43 +282,87 @@ static NOINLINE u64 edge_row(u64 *st, u64 prev, u64 slot)
     return 0;
 }
 
-/* Instruction fetch of the block's lines through its range's I-side model; each missed
- * line costs the range's fetch cycles (the Flash wait states). */
-static NOINLINE void fetch_lines(u64 *st, u64 *row, u64 address, uint32_t size)
+/* The block's fetch lines: worked out at first sight for its size (Unicorn may translate the
+ * same start with another size: then they are worked out here). */
+static INLINE void block_lines(const u64 *row, const u64 *c, u64 address, uint32_t size,
+                               u64 *first, u64 *last)
 {
-    u64 rrow = row[B_RANGE], base = cache_base(st[rrow + 2]);
-    u64 lshift = st[base + C_SHIFT];
-    u64 line = address >> lshift, last = (address + size - 1) >> lshift, misses = 0;
-    for (; line <= last; line++)
-        misses += (u64)fetch(st, base, line);
-    if (misses) {
-        row[B_IMISS] += misses;
-        row[B_ISTALL] += misses * st[rrow + 4];
+    *first = row[B_LINE0];
+    *last = row[B_LINEN];
+    if (size != row[B_SIZE]) {
+        *first = (address >> c[C_SHIFT]) + 1;
+        *last = ((address + size - 1) >> c[C_SHIFT]) + 1;
     }
 }
 
-/* Branch outcome changes: `row` went to successor `slot` this time. */
-static inline void note_successor(u64 *row, u64 slot)
+/* Most fetches hit in a way that changes nothing but the line buffers: the first line is
+ * the one read last (with a current-line buffer) or one of the array's two most recently
+ * touched lines, and every further line is one of those two.  Returns 0 (and the line
+ * buffers updated, as fetch_run would) when that is the case, else the key of the first
+ * line that needs the model (nothing changed).  `first` <= `last`. */
+static INLINE u64 fetch_hits(u64 *c, u64 first, u64 last)
 {
-    if (row[B_LAST_SUCC] != slot + 1) {
+    u64 m1 = c[C_MRU1], m2 = c[C_MRU2], key = first;   /* 0 (no line) without an array */
+    if (!(key == c[C_CUR] && (c[C_FLAGS] & 2)) && key != m1 && key != m2)
+        return key;
+    for (key++; key <= last; key++)
+        if (key != m1 && key != m2)
+            return key;
+    c[C_CUR] = last;
+    c[C_PBUF] = last + 1;
+    return 0;
+}
+
+/* The fetch model run over the block's lines from `key` (see fetch_run); each missed line
+ * costs the range's fetch cycles (the Flash wait states). */
+static INLINE void fetch_model(u64 *st, u64 *row, u64 *c, u64 first, u64 key, u64 last)
+{
+    u64 misses = fetch_run(st, c, first, key, last);
+    if (misses) {
+        row[B_IMISS] += misses;
+        row[B_ISTALL] += misses * st[row[B_RANGE] + 4];
+    }
+}
+
+/* Instruction fetch of the block's lines through its range's I-side model (an empty block
+ * fetches nothing). */
+static INLINE void fetch_block(u64 *st, u64 *row, u64 address, uint32_t size)
+{
+    u64 *c = st + row[B_CBASE], first, last;
+    block_lines(row, c, address, size, &first, &last);
+    if (REFERENCE) {
+        u64 misses = 0;
+        for (u64 key = first; key <= last; key++)
+            misses += (u64)fetch(st, c, key - 1);
+        row[B_IMISS] += misses;
+        row[B_ISTALL] += misses * st[row[B_RANGE] + 4];
+        return;
+    }
+    if (first > last)
+        return;
+    u64 key = fetch_hits(c, first, last);
+    if (key)
+        fetch_model(st, row, c, first, key, last);
+}
+
+/* Branch outcome changes: `row` went to the block at row `next` this time. */
+static inline void note_successor(u64 *row, u64 next)
+{
+    if (row[B_LAST_SUCC] != next) {
         if (row[B_LAST_SUCC])
             row[B_SWITCHES]++;
-        row[B_LAST_SUCC] = slot + 1;
+        row[B_LAST_SUCC] = next;
     }
 }
 
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
  * count, its self edge and H_INSNS only when the run ends (a different block, a stop, or
  * read_counts on the Python side).  Past the repeats that need the fetch model, the hook
- * arms H_FAST_KEY with the block's (size, address) key and H_FAST_LEFT (and H_FAST_BASE) with
+ * arms H_FAST_KEY and H_FAST_SIZE with the block's address and size, and H_FAST_LEFT (and H_FAST_BASE) with
  * the repeats left before the instruction budget is reached; then a repeat is one compare
  * and one decrement, and the repeats it counted are H_FAST_BASE - H_FAST_LEFT, moved into
- * H_RUN by sync_run. */
-static inline u64 fast_key(u64 address, uint32_t size)
-{
-    return ((u64)size << 33) | (address + 1);
-}
-
+ * H_RUN by sync_run.  H_RUN > 0 whenever H_FAST_KEY is armed (not NO_FAST, an address no
+ * block has). */
 static inline void sync_run(u64 *st)
 {
     st[H_RUN] += st[H_FAST_BASE] - st[H_FAST_LEFT];
@@ -277,22 +382,30 @@ static inline void flush_run(u64 *st)
     }
 }
 
-static NOINLINE void budget_stop(u64 *st, void *uc)
+/* The end of a run of repeats: counted, and the fast path disarmed. */
+static NOINLINE void end_run(u64 *st)
 {
     flush_run(st);
-    st[H_FAST_KEY] = 0;
+    st[H_FAST_KEY] = NO_FAST;
+}
+
+static NOINLINE void budget_stop(u64 *st, void *uc)
+{
+    end_run(st);
     stop(st, uc, STOP_BUDGET);
 }
 
 /* A repeat of the block before that needs more than counting: the first one (which finds
  * the self edge) and those whose fetch lines go through the cache model. */
-static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
+static NOINLINE void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
 {
-    u64 *row = st + st[H_LAST_ROW];
+    u64 cur = st[H_LAST_ROW], *row = st + cur;
+    sync_run(st);
     u64 run = st[H_RUN];
     if (run == 0) {
         if (!row[B_SELF]) {
-            row[B_SELF] = edge_row(st, st[H_PREV], st[H_CUR]);
+            u64 slot = slot_of(st, cur);
+            row[B_SELF] = edge_row(st, slot + 1, slot);
             if (!row[B_SELF]) {
                 row[B_COUNT]++;
                 st[H_INSNS] += row[B_NINSTR];
@@ -301,12 +414,11 @@ static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
             }
         }
         st[H_RUN_EDGE] = row[B_SELF];
-        note_successor(row, st[H_CUR]);
+        note_successor(row, cur);
     }
-    int skippable = row[B_FETCH] == 2 && size == row[B_SIZE];
-    int fetch_now = row[B_FETCH] && !(run && skippable);
-    if (fetch_now)
-        fetch_lines(st, row, address, size);
+    int skippable = row[B_FETCH] && size == row[B_SIZE];
+    if (row[B_CBASE] && !(run && skippable))
+        fetch_block(st, row, address, size);
     st[H_RUN] = ++run;
     u64 ninstr = row[B_NINSTR], insns = st[H_INSNS] + run * ninstr, budget = st[H_BUDGET];
     if (budget && insns >= budget) {
@@ -314,104 +426,163 @@ static void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
         return;
     }
     /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path. */
-    if (!row[B_FETCH] || skippable) {
+    if (!row[B_CBASE] || skippable) {
         u64 limit = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
-        st[H_FAST_KEY] = fast_key(address, size);
+        st[H_FAST_KEY] = address;
+        st[H_FAST_SIZE] = size;
         st[H_FAST_LEFT] = st[H_FAST_BASE] = limit - run;   /* >= 1: the budget is not reached */
     }
 }
 
-/* Every execution that is not a fast repeat (kept out of line, so that path saves no
- * registers). */
-static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
+/* The previous block (row `prow`) may have lowered SP: check it against the stack bottom;
+ * 1 when the run stops. */
+static NOINLINE int stack_check(u64 *st, void *uc, const u64 *prow)
 {
-    u64 key = address + 1;
-    sync_run(st);
+    st[H_SP_VALUE] = 0;
+    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
+    u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
+    if (sp < st[H_MIN_SP]) {
+        st[H_MIN_SP] = sp;
+        st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
+        if (sp < st[H_SP_LIMIT]) {
+            stop(st, uc, STOP_STACK);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The edge from the block at row `prev` to the one at `row` (start address + 1 `key`), seen
+ * for the first time since the previous block's memo last held it: created (or found) in
+ * the edge table, counted, and put in the memo in place of its older entry.  Before the first
+ * block of a run there is no edge: the entry is recorded.  0 when the edge table is full. */
+static NOINLINE int new_edge(u64 *st, void *uc, u64 prev, u64 row, u64 key)
+{
+    if (prev == st[H_BLOCKS_OFF] - BLOCK_FIELDS) {
+        if (st[H_ENTRY] == 0)
+            st[H_ENTRY] = key;
+        return 1;
+    }
+    u64 erow = edge_row(st, slot_of(st, prev) + 1, slot_of(st, row));
+    if (!erow) {
+        stop(st, uc, STOP_EDGE_TABLE);
+        return 0;
+    }
+    st[erow + 1]++;
+    u64 *m = st + prev + B_SUCC;
+    m[3] = m[0]; m[4] = m[1]; m[5] = m[2];
+    m[0] = key; m[1] = row; m[2] = erow + 1;
+    return 1;
+}
+
+/* Entering a block: every case (block_slow takes the common ones). */
+static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
+{
+    u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev;
     /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
-    if (key == st[H_LAST_KEY] && !(st[H_FN_REG] && st[st[H_LAST_ROW] + B_LOWERS])) {
+    if (!REFERENCE && key == prow[B_KEY] && !prow[B_LOWERS]) {
         block_repeat(st, uc, address, size);
         return;
     }
-    flush_run(st);
-    st[H_FAST_KEY] = 0;
-
-    u64 boff = st[H_BLOCKS_OFF];
-    u64 prev = st[H_PREV];
-    u64 slot;
-    u64 *memo = NULL;
+    if (st[H_RUN])
+        end_run(st);
 
     /* The previous block remembers its last successors: a repeated edge costs no hashing. */
-    if (prev) {
-        u64 *prow = st + boff + (prev - 1) * BLOCK_FIELDS;
-        for (int i = 0; i < SUCC_WAYS; i++) {
-            u64 *m = prow + B_SUCC + 3 * i;
-            if (m[0] == key) {
-                memo = m;
-                break;
-            }
-        }
-    }
-    if (memo) {
-        slot = memo[1] - 1;
+    u64 cur, count;
+    if (prow[B_SUCC] == key) {
+        cur = prow[B_SUCC + 1];
+        count = prow[B_SUCC + 2];
+    } else if (prow[B_SUCC + 3] == key) {
+        cur = prow[B_SUCC + 4];
+        count = prow[B_SUCC + 5];
     } else {
-        int64_t s = block_slot(st, uc, address, size);
-        if (s < 0) {
+        cur = block_row(st, uc, address, size);
+        if (!cur) {
             stop(st, uc, STOP_BLOCK_TABLE);
             return;
         }
-        slot = (u64)s;
+        count = 0;
     }
 
-    u64 *row = st + boff + slot * BLOCK_FIELDS;
+    u64 *row = st + cur;
     row[B_COUNT]++;
     u64 insns = st[H_INSNS] += row[B_NINSTR];
 
     /* Instruction fetch through the cache model, for blocks in wait-state memory. */
-    if (row[B_FETCH])
-        fetch_lines(st, row, address, size);
+    if (row[B_CBASE])
+        fetch_block(st, row, address, size);
 
-    /* The previous block may have lowered SP: check it against the stack bottom. */
-    if (prev && st[H_FN_REG] && st[boff + (prev - 1) * BLOCK_FIELDS + B_LOWERS]) {
-        st[H_SP_VALUE] = 0;
-        ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
-        u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
-        if (sp < st[H_MIN_SP]) {
-            st[H_MIN_SP] = sp;
-            st[H_MIN_SP_BLOCK] = st[boff + (prev - 1) * BLOCK_FIELDS + B_KEY] - 1;
-            if (sp < st[H_SP_LIMIT]) {
-                stop(st, uc, STOP_STACK);
-                return;
-            }
-        }
+    if (prow[B_LOWERS] && stack_check(st, uc, prow))
+        return;
+
+    note_successor(prow, cur);
+    if (count)
+        st[count]++;
+    else if (!new_edge(st, uc, prev, cur, key))
+        return;
+    st[H_LAST_ROW] = cur;
+
+    if (insns > st[H_BUDGET] - 1)       /* a budget of 0 (none) is never reached */
+        stop(st, uc, STOP_BUDGET);
+}
+
+/* The end of block_slow when the block's fetch needs the model from line `key` on: the
+ * model, then the budget check. */
+static NOINLINE void fetch_model_last(u64 *st, void *uc, u64 *row, u64 key)
+{
+    fetch_model(st, row, st + row[B_CBASE], row[B_LINE0], key, row[B_LINEN]);
+    if (st[H_INSNS] > st[H_BUDGET] - 1)
+        stop(st, uc, STOP_BUDGET);
+}
+
+/* Every execution that is not a fast repeat (kept out of line, so that path saves no
+ * registers).  The common case -- a block entered along an edge its predecessor's memo
+ * holds, no run of repeats to end, no stack check, fetches that hit in the line buffers or
+ * the MRU pair -- reads only the two rows and the cache descriptor and calls nothing (it
+ * needs no saved registers); the rest goes to block_enter or block_repeat. */
+static NOINLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st)
+{
+    u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev, cur, count;
+    if (key == prow[B_KEY] && !prow[B_LOWERS]) {
+        block_repeat(st, uc, address, size);
+        return;
     }
-
-    /* Edge from the previous block. */
-    if (prev)
-        note_successor(st + boff + (prev - 1) * BLOCK_FIELDS, slot);
-    if (prev == 0) {
-        if (st[H_ENTRY] == 0)
-            st[H_ENTRY] = key;
-    } else if (memo) {
-        st[memo[2] + 1]++;
+    if (prow[B_SUCC] == key) {
+        cur = prow[B_SUCC + 1];
+        count = prow[B_SUCC + 2];
+    } else if (prow[B_SUCC + 3] == key) {
+        cur = prow[B_SUCC + 4];
+        count = prow[B_SUCC + 5];
     } else {
-        u64 erow = edge_row(st, prev, slot);
-        if (!erow) {
-            stop(st, uc, STOP_EDGE_TABLE);
+        block_enter(st, uc, address, size);
+        return;
+    }
+    u64 *row = st + cur;
+    if (st[H_RUN] | prow[B_LOWERS]) {
+        block_enter(st, uc, address, size);
+        return;
+    }
+    u64 k = 0;
+    if (row[B_CBASE]) {
+        /* B_FSIZE: the recorded size when the block has fetch lines (else never a size) */
+        if (size != row[B_FSIZE]) {
+            block_enter(st, uc, address, size);
             return;
         }
-        st[erow + 1]++;
-        /* remember it in the previous block's memo (replacing the older entry) */
-        u64 *m = st + boff + (prev - 1) * BLOCK_FIELDS + B_SUCC;
-        m[3] = m[0]; m[4] = m[1]; m[5] = m[2];
-        m[0] = key; m[1] = slot + 1; m[2] = erow;
+        k = fetch_hits(st + row[B_CBASE], row[B_LINE0], row[B_LINEN]);
     }
-    st[H_PREV] = slot + 1;
-    st[H_CUR] = slot;
-    st[H_LAST_KEY] = key;
-    st[H_LAST_ROW] = boff + slot * BLOCK_FIELDS;
-
-    u64 budget = st[H_BUDGET];
-    if (budget && insns >= budget)
+    /* (the fetch model, when needed, runs last: it changes only the caches and the row's
+     * fetch misses, so the result is that of the order in block_enter) */
+    row[B_COUNT]++;
+    u64 insns = st[H_INSNS] += row[B_NINSTR];
+    note_successor(prow, cur);
+    st[count]++;
+    st[H_LAST_ROW] = cur;
+    if (k) {
+        fetch_model_last(st, uc, row, k);
+        return;
+    }
+    if (insns > st[H_BUDGET] - 1)       /* a budget of 0 (none) is never reached */
         stop(st, uc, STOP_BUDGET);
 }
 
@@ -419,25 +590,34 @@ static NOINLINE void block_slow(u64 *st, void *uc, u64 address, uint32_t size)
 void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
 {
     u64 *st = (u64 *)user_data;
-    if (fast_key(address, size) == st[H_FAST_KEY]) {
+    if (REFERENCE) {
+        block_enter(st, uc, address, size);
+        return;
+    }
+    if (address == st[H_FAST_KEY] && size == (uint32_t)st[H_FAST_SIZE]) {
         if (--st[H_FAST_LEFT] == 0)
             budget_stop(st, uc);
         return;
     }
-    block_slow(st, uc, address, size);
+    block_slow(uc, address, size, st);   /* same argument registers: a plain jump */
 }
 
 /* A data access to costed memory, charged to the current block through its range's
  * D-side model: a load that misses costs the range's data-miss cycles; a store allocates
- * the line (write-back, write-allocate) without a charge (the store buffer hides it). */
-static inline void data_access(u64 *st, u64 address, int load)
+ * the line (write-back, write-allocate) without a charge (the store buffer hides it).
+ * `desc` (see mmio_read) keeps the range found last, so a mapping inside one range (the
+ * usual case) does not search the ranges again. */
+static inline void data_access(u64 *st, u64 *desc, u64 address, int load)
 {
-    u64 rrow = range_row(st, address);
-    if (!rrow)
-        return;
-    u64 base = cache_base(st[rrow + 3]);
-    u64 *row = st + st[H_BLOCKS_OFF] + st[H_CUR] * BLOCK_FIELDS;
-    int miss = fetch(st, base, address >> st[base + C_SHIFT]);
+    u64 rrow = desc[3];
+    if (!(rrow && st[rrow] <= address && address < st[rrow + 1])) {
+        rrow = desc[3] = range_row(st, address);
+        if (!rrow)
+            return;
+    }
+    u64 *c = st + cache_base(st[rrow + 3]);
+    u64 *row = st + st[H_LAST_ROW];
+    int miss = fetch(st, c, address >> c[C_SHIFT]);
     if (load) {
         row[B_DREADS]++;
         if (miss) {
@@ -447,18 +627,46 @@ static inline void data_access(u64 *st, u64 address, int load)
     }
 }
 
+/* The `size` bytes at `host` as a little-endian value (one copy on a little-endian host). */
+static inline u64 load_le(const uint8_t *host, unsigned size)
+{
+    uint8_t b1; uint16_t b2; uint32_t b4; u64 b8 = 0;
+    switch (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? size : 0) {
+    case 1: __builtin_memcpy(&b1, host, 1); return b1;
+    case 2: __builtin_memcpy(&b2, host, 2); return b2;
+    case 4: __builtin_memcpy(&b4, host, 4); return b4;
+    case 8: __builtin_memcpy(&b8, host, 8); return b8;
+    default:
+        for (unsigned i = 0; i < size; i++)
+            b8 |= (u64)host[i] << (8 * i);
+        return b8;
+    }
+}
+
+static inline void store_le(uint8_t *host, unsigned size, u64 value)
+{
+    uint8_t b1 = (uint8_t)value; uint16_t b2 = (uint16_t)value; uint32_t b4 = (uint32_t)value;
+    switch (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? size : 0) {
+    case 1: __builtin_memcpy(host, &b1, 1); return;
+    case 2: __builtin_memcpy(host, &b2, 2); return;
+    case 4: __builtin_memcpy(host, &b4, 4); return;
+    case 8: __builtin_memcpy(host, &value, 8); return;
+    default:
+        for (unsigned i = 0; i < size; i++)
+            host[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
 /* MMIO callbacks for the data part of Flash.  `desc` is a small uint64_t array:
- * [state address, host address of the mapped bytes, emulated base address]. */
+ * [state address, host address of the mapped bytes, emulated base address, costed range
+ * found last (0: none yet)]. */
 u64 mmio_read(void *uc, u64 offset, unsigned size, void *user_data)
 {
-    const u64 *desc = (const u64 *)user_data;
+    u64 *desc = (u64 *)user_data;
     u64 *st = (u64 *)(uintptr_t)desc[0];
-    const uint8_t *host = (const uint8_t *)(uintptr_t)(desc[1] + offset);
-    u64 value = 0;
+    u64 value = load_le((const uint8_t *)(uintptr_t)(desc[1] + offset), size);
     (void)uc;
-    for (unsigned i = 0; i < size; i++)
-        value |= (u64)host[i] << (8 * i);
-    data_access(st, desc[2] + offset, 1);
+    data_access(st, desc, desc[2] + offset, 1);
     return value;
 }
 
@@ -514,13 +722,11 @@ u64 ram_read(void *uc, u64 offset, unsigned size, void *user_data)
 
 void ram_write(void *uc, u64 offset, unsigned size, u64 value, void *user_data)
 {
-    const u64 *desc = (const u64 *)user_data;
+    u64 *desc = (u64 *)user_data;
     u64 *st = (u64 *)(uintptr_t)desc[0];
-    uint8_t *host = (uint8_t *)(uintptr_t)(desc[1] + offset);
     (void)uc;
-    for (unsigned i = 0; i < size; i++)
-        host[i] = (uint8_t)(value >> (8 * i));
-    data_access(st, desc[2] + offset, 0);
+    store_le((uint8_t *)(uintptr_t)(desc[1] + offset), size, value);
+    data_access(st, desc, desc[2] + offset, 0);
 }
 
 /* Significant bits of the 32-bit `v` (of its magnitude when `is_signed`). */
@@ -555,7 +761,7 @@ void division_hook(void *uc, u64 address, uint32_t size, void *user_data)
         u64 q = bits_a >= bits_b ? bits_a - bits_b + 1 : 0;
         cycles = fastest + ((st[H_DIV_MAX] - fastest) * q + 31) / 32;
     }
-    u64 *row = st + st[H_BLOCKS_OFF] + st[H_CUR] * BLOCK_FIELDS;
+    u64 *row = st + st[H_LAST_ROW];
     row[B_DIVCYC] += cycles;
     row[B_DIVN]++;
 }

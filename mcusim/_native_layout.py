@@ -9,8 +9,8 @@ H_RUN = 0             # repeats of the current block not yet added to its count,
                       # and H_INSNS
 H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks) but H_RUN
 H_BUDGET = 2          # instruction budget, 0 = none
-H_PREV = 3            # slot+1 of the previous block, 0 = none
-H_CUR = 4             # slot of the current block
+H_FAST_SIZE = 3       # size of the block H_FAST_KEY names
+# 4: unused
 H_STOPPED = 5         # 1 = budget exhausted, 2 = block table full, 3 = edge table full
 H_TCAP = 6            # block table capacity (power of two)
 H_ECAP = 7            # edge table capacity (power of two)
@@ -29,10 +29,12 @@ H_SP_LIMIT = 51       # lowest legal SP (the stack bottom); below it the run sto
 H_MIN_SP = 52         # lowest SP seen after a block that may lower it
 H_MIN_SP_BLOCK = 53   # start address of the block that lowered SP to H_MIN_SP
 H_SP_VALUE = 54       # uc_reg_read writes SP here
-H_LAST_KEY = 55       # address + 1 of the current block (0 = none)
-H_LAST_ROW = 56       # state index of the current block's row
+# 55: unused
+H_LAST_ROW = 56       # state index of the current block's row; before the first block of a
+                      # run, the row just below the block table (key 0, no successors)
 H_RUN_EDGE = 57       # state index of the current block's self-edge row (while H_RUN > 0)
-H_FAST_KEY = 58       # (size << 33 | address + 1) of a block whose repeats only count, 0 = none
+H_FAST_KEY = 58       # address of a block whose repeats only count (at size
+                      # H_FAST_SIZE), NO_FAST = none
 H_FAST_LEFT = 59      # repeats the armed fast path may still count (the budget stops the
                       # run when it reaches 0); pending repeats are H_RUN + H_FAST_BASE -
                       # H_FAST_LEFT
@@ -70,17 +72,24 @@ H_FAST_BASE = H_NBLOCKS + 4  # H_FAST_LEFT when the fast path was armed (equal o
 HEADER = H_NBLOCKS + 5
 SCRATCH_WORDS = 1024  # 8 KiB of code bytes per block at most (Unicorn blocks are smaller)
 
-BLOCK_FIELDS = 24     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp,
-                      # 2 x successor memo (key, slot+1, edge row), fetch mode, self-edge row,
-                      # then the B_* fields below
+BLOCK_FIELDS = 28     # key(addr+1), size, ninstr, count, imiss, dreads, dmiss, lowers_sp
+                      # (with the stack check on), 2 x successor memo (key, row, state index
+                      # of the edge's count), fetch skippable, self-edge row, then the B_*
+                      # fields below
 B_ISTALL = 16         # cycles of the block's instruction-line misses
 B_DSTALL = 17         # cycles of the data-line misses charged to the block
 B_DIVCYC = 18         # cycles of its operand-timed divisions
 B_DIVN = 19           # divisions executed
-B_LAST_SUCC = 20      # slot + 1 of the block executed after it last time
+B_LAST_SUCC = 20      # row of the block executed after it last time (0: none)
 B_SWITCHES = 21       # times that successor changed
 B_RANGE = 22          # state index of the costed range holding the block (0: none)
+B_CBASE = 23          # state index of its I-side cache descriptor (0: fetches not modelled)
+B_LINE0 = 24          # first and last line + 1 of the block's fetches (at its recorded size)
+B_LINEN = 25
+B_FSIZE = 26          # its size when it has fetch lines, else a value no size has
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
+
+NO_FAST = (1 << 64) - 1   # H_FAST_KEY of no block
 
 STOP_BUDGET = 1
 STOP_BLOCK_TABLE = 2

@@ -46,6 +46,16 @@ state array (the ``user_data`` pointer) and never call back into Python:
   so the check costs one load per block.  Below the stack bottom the hook stops the run
   (:data:`STOP_STACK`), even when the memory below the stack is mapped.
 
+What runs per executed block is kept small, since it runs hundreds of millions of times:
+what a block needs on every execution (its instruction count, its cache and fetch lines,
+whether it may lower SP) is worked out once, when the block is first seen; a repeat of a
+one-block loop is a compare and a decrement; a block entered along an edge its
+predecessor's memo holds, with fetch lines that hit in the line buffer or the cache's
+most recently used pair, touches two rows and the cache descriptor and calls nothing, and
+only the rest takes the general path.  Built with ``-DMCUSIM_HOOKS_REFERENCE`` (a test
+does, see ``tests/test_native.py``), every block takes the general path and every fetch line
+the model one by one, for comparing the shortcuts' counts against.
+
 The C entry points ``uc_emu_stop`` and ``uc_mem_read`` are called through addresses stored
 in the state array, so the library holds no process-specific pointer and links against
 nothing.  The state layout (the ``H_*`` indices and row sizes below) is passed to the
@@ -71,13 +81,13 @@ import numpy as np
 
 from mcusim import _native_build
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
-    H_RUN, H_INSNS, H_BUDGET, H_PREV, H_CUR, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
+    H_RUN, H_INSNS, H_BUDGET, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
     H_CACHES, CACHE_WORDS, MAX_CACHES, C_SETS, C_WAYS, C_SHIFT, C_FLAGS, C_TAGS, C_MRU1,
     C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
-    H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_KEY, H_LAST_ROW,
-    H_RUN_EDGE, H_FAST_KEY, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
+    H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
+    H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
 )
 
@@ -220,7 +230,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
         raise ValueError(f"at most {MAX_CACHES} cache models")
     tcap = min(1 << 20, max(1 << 12, _pow2_at_least(code_bytes)))
     ecap = 2 * tcap
-    blocks_off = HEADER + SCRATCH_WORDS
+    blocks_off = HEADER + SCRATCH_WORDS + BLOCK_FIELDS   # after the "no block" row
     edges_off = blocks_off + tcap * BLOCK_FIELDS
     end = edges_off + ecap * EDGE_FIELDS
     offsets = []
@@ -244,6 +254,8 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     state[H_SCRATCH] = HEADER
     state[H_BLOCKS_OFF] = blocks_off
     state[H_EDGES_OFF] = edges_off
+    state[H_LAST_ROW] = blocks_off - BLOCK_FIELDS
+    state[H_FAST_KEY] = NO_FAST
     state[H_NRANGES] = len(ranges)
     for i, rng in enumerate(ranges):
         if not (0 <= rng.icache < len(caches) and 0 <= rng.dcache < len(caches)):
@@ -323,9 +335,12 @@ def reset_counts(state: np.ndarray) -> None:
     state[H_MIN_SP] = 1 << 32
     state[H_MIN_SP_BLOCK] = 0
     state[H_RUN] = state[H_INSNS] = 0
-    state[H_PREV] = state[H_CUR] = state[H_STOPPED] = state[H_ENTRY] = 0
-    state[H_LAST_KEY] = state[H_LAST_ROW] = state[H_RUN_EDGE] = 0
-    state[H_FAST_KEY] = state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
+    state[H_STOPPED] = state[H_ENTRY] = state[H_RUN_EDGE] = 0
+    none = int(state[H_BLOCKS_OFF]) - BLOCK_FIELDS
+    state[H_LAST_ROW] = none
+    state[none:none + BLOCK_FIELDS] = 0     # the "no block" row (the first block's predecessor)
+    state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
+    state[H_FAST_KEY] = NO_FAST
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
     rows = _used_blocks(state)[:, None] * BLOCK_FIELDS + int(state[H_BLOCKS_OFF])
@@ -359,49 +374,45 @@ def flush_caches(state: np.ndarray) -> None:
             state[off:off + n] = 0      # the way predictor only holds hints: left as is
 
 
+#: BLOCK_DTYPE fields copied from a block row, and their row fields.
+_BLOCK_COLUMNS = (("size", 1), ("ninstr", 2), ("count", 3), ("imiss", 4), ("dreads", 5),
+                  ("dmiss", 6), ("istall", B_ISTALL), ("dstall", B_DSTALL),
+                  ("divcyc", B_DIVCYC), ("divn", B_DIVN), ("switches", B_SWITCHES))
+
+
 def read_counts(state: np.ndarray) -> BlockCounts:
     """Turn the state array after a run into :class:`BlockCounts`."""
-    tcap, ecap = int(state[H_TCAP]), int(state[H_ECAP])
-    boff, eoff = int(state[H_BLOCKS_OFF]), int(state[H_EDGES_OFF])
-    table = state[boff:boff + tcap * BLOCK_FIELDS].reshape(tcap, BLOCK_FIELDS)
-    used = _used_blocks(state)
-    blocks = np.zeros(len(used), BLOCK_DTYPE)
-    blocks["addr"] = table[used, 0] - 1
-    blocks["size"] = table[used, 1]
-    blocks["ninstr"] = table[used, 2]
-    blocks["count"] = table[used, 3]
+    boff = int(state[H_BLOCKS_OFF])
+    off = int(state[H_BUSED_OFF])
+    slots = state[off:off + int(state[H_NBLOCKS])].astype(np.intp)
+    rows = state[(boff + slots * BLOCK_FIELDS)[:, None] + np.arange(BLOCK_FIELDS)]
+    order = np.argsort(rows[:, 0])          # by address (each address has one row)
+    rows, slots = rows[order], slots[order]
+    blocks = np.empty(len(rows), BLOCK_DTYPE)
+    blocks["addr"] = rows[:, 0] - 1
+    for name, col in _BLOCK_COLUMNS:
+        blocks[name] = rows[:, col]
     # Repeats of the last block the hooks had not added to it and its self edge yet (added
     # here to the copy: read_counts must not change the state, it also runs mid-run).
     run = _pending_run(state)
     if run:
-        row = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
-        blocks["count"][np.searchsorted(used, row)] += run
-    blocks["imiss"] = table[used, 4]
-    blocks["dreads"] = table[used, 5]
-    blocks["dmiss"] = table[used, 6]
-    blocks["istall"] = table[used, B_ISTALL]
-    blocks["dstall"] = table[used, B_DSTALL]
-    blocks["divcyc"] = table[used, B_DIVCYC]
-    blocks["divn"] = table[used, B_DIVN]
-    blocks["switches"] = table[used, B_SWITCHES]
-    etable = state[eoff:eoff + ecap * EDGE_FIELDS].reshape(ecap, EDGE_FIELDS)
-    eused = (_used_edges(state) - eoff) // EDGE_FIELDS
-    keys = etable[eused, 0] - np.uint64(1)
-    src_slot = (keys >> np.uint64(32)) - np.uint64(1)
-    dst_slot = (keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)
-    edges = np.zeros(len(eused), EDGE_DTYPE)
-    edges["src"] = table[src_slot.astype(np.int64), 0] - 1
-    edges["dst"] = table[dst_slot.astype(np.int64), 0] - 1
-    edges["count"] = etable[eused, 1]
+        slot = (int(state[H_LAST_ROW]) - boff) // BLOCK_FIELDS
+        blocks["count"][np.flatnonzero(slots == slot)[0]] += run
+    off = int(state[H_EUSED_OFF])
+    erows = state[off:off + int(state[H_NEDGES])].astype(np.intp)
+    keys = state[erows] - np.uint64(1)
+    src_slot = ((keys >> np.uint64(32)) - np.uint64(1)).astype(np.intp)
+    dst_slot = ((keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)).astype(np.intp)
+    edges = np.empty(len(erows), EDGE_DTYPE)
+    edges["src"] = state[boff + src_slot * BLOCK_FIELDS] - np.uint64(1)
+    edges["dst"] = state[boff + dst_slot * BLOCK_FIELDS] - np.uint64(1)
+    edges["count"] = state[erows + 1]
     if run:
-        erow = (int(state[H_RUN_EDGE]) - eoff) // EDGE_FIELDS
-        edges["count"][np.searchsorted(eused, erow)] += run
-    order = np.argsort(blocks["addr"], kind="stable")
+        edges["count"][np.flatnonzero(erows == int(state[H_RUN_EDGE]))[0]] += run
     entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
-    prev = int(state[H_PREV])
-    last = int(table[prev - 1, 0]) - 1 if prev else 0
-    eorder = np.lexsort((edges["dst"], edges["src"]))
-    return BlockCounts(blocks[order], edges[eorder], entry, last)
+    last = max(0, int(state[int(state[H_LAST_ROW])]) - 1)
+    eorder = np.lexsort((edges["dst"], edges["src"]))   # each (src, dst) has one row
+    return BlockCounts(blocks, edges[eorder], entry, last)
 
 
 def _pending_run(state: np.ndarray) -> int:
@@ -426,8 +437,7 @@ def executed_instructions(state: np.ndarray) -> int:
 
 def current_block(state: np.ndarray) -> int:
     """Start address of the block being executed when the run stopped."""
-    row = int(state[H_BLOCKS_OFF]) + int(state[H_CUR]) * BLOCK_FIELDS
-    return max(0, int(state[row]) - 1)
+    return max(0, int(state[int(state[H_LAST_ROW])]) - 1)
 
 
 def fault_address(state: np.ndarray) -> int:
@@ -437,8 +447,9 @@ def fault_address(state: np.ndarray) -> int:
 
 def mmio_descriptor(state: np.ndarray, host: np.ndarray, base: int) -> np.ndarray:
     """The user data of the MMIO callbacks for host bytes ``host`` mapped at ``base`` (the
-    Flash data callbacks and the cached-RAM callbacks take the same)."""
-    return np.array([state.ctypes.data, host.ctypes.data, base], dtype=np.uint64)
+    Flash data callbacks and the cached-RAM callbacks take the same): ``[state address, host
+    address, base, 0]`` (the hooks keep the costed range they found last in the last word)."""
+    return np.array([state.ctypes.data, host.ctypes.data, base, 0], dtype=np.uint64)
 
 
 def _host_compiler() -> str:

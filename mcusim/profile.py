@@ -110,8 +110,7 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
     else:   # the shared decoder: reuse (and keep) the blocks other processes decoded
         shared, keys = get_decoder(), []
         _block_cache.seed(image, shared)
-        acc = account(counts, board, _block_cache.recording(machine.read_bytes, keys), model,
-                      decoder=shared)
+        acc = account(counts, board, machine.read_bytes, model, decoder=shared, record=keys)
         _block_cache.store(image, shared, keys)
     return Profile(board=board, image=getattr(machine, "image", None), accounting=acc,
                    counts=counts, result=result)

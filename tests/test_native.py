@@ -180,3 +180,81 @@ def test_reset_clears_every_row_the_hooks_created(board, cases_elf):
     again = m.call("count_odd", 50)
     assert np.array_equal(again.counts.blocks, first.counts.blocks)
     assert np.array_equal(again.counts.edges, first.counts.edges)
+
+
+@pytest.fixture(scope="module")
+def reference_hooks(tmp_path_factory):
+    """The hooks built with -DMCUSIM_HOOKS_REFERENCE: every block through the general entry
+    path and every fetch line through the model one by one (no fast repeats, no successor
+    shortcuts, no line-buffer/MRU checks ahead of the model)."""
+    from mcusim import _native_build, native
+
+    lib = tmp_path_factory.mktemp("reference") / "reference_hooks.so"
+    out = _native_build.compile_hooks(native._host_compiler(), lib, ("-DMCUSIM_HOOKS_REFERENCE",))
+    assert out.returncode == 0, out.stderr
+    return lib
+
+
+def _use_hooks(monkeypatch, lib) -> None:
+    """Make new machines load the hooks library ``lib`` (None: the normal one again)."""
+    from mcusim import native
+
+    for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address):
+        fn.cache_clear()
+    if lib is None:
+        monkeypatch.undo()
+    else:
+        monkeypatch.setattr(native, "hook_library", lambda: lib)
+        monkeypatch.setattr(native, "_LOADED", [])
+
+
+def _runs(board_name: str, code: str, data: str | None) -> list[tuple]:
+    """Counts, cycles and stops of the speed benchmark's programs (small sizes, twice each:
+    cold and warm caches, and with an instruction budget that stops them)."""
+    from mcusim.build import FIRMWARE_DIR
+
+    board = get_board(board_name)
+    sources = [FIRMWARE_DIR / "microbench" / "mb_programs.c",
+               FIRMWARE_DIR / "microbench" / "mb_alias.c"]
+    m = Machine(board, build_firmware(sources, board, code_region=code).elf)
+    where = (data,) if data else ()
+    rng = np.random.default_rng(1)
+    a = m.place(rng.integers(-128, 128, 1024, dtype=np.int8), *where)
+    b = m.place(rng.integers(-128, 128, 1024, dtype=np.int8), *where)
+    work = m.alloc(4 * 64, *where)
+    jobs = [("mb_dot_repeat", a, b, 1024, 2), ("mb_branchy", 200, work, 64),
+            ("mb_alias_sweep", 1)]
+    out: list[tuple] = []
+    for job in jobs:
+        for budget in (None, None, 3001):
+            try:
+                res = m.call(*job, budget=budget)
+            except BudgetExhausted as exc:
+                out.append((job[0], str(exc)))
+                continue
+            c = res.counts
+            out.append((job[0], c.blocks.tobytes(), c.edges.tobytes(), c.entry, c.last,
+                        res.instructions, m.profile(res).cycles))
+    return out
+
+
+@pytest.mark.parametrize("board_name, code, data", [
+    ("stm32f469i", "flash", None),            # the ART (prefetch, fully associative)
+    ("stm32f746zg", "flash", "sram1"),        # L1 I-cache on AXI Flash, D-cache on SRAM1
+    ("stm32f746zg", "flash_itcm", None),      # the F7 ART on the ITCM view
+])
+def test_shortcuts_count_as_the_reference_build(reference_hooks, monkeypatch, board_name,
+                                                code, data):
+    """The hooks' shortcuts (fast repeats, skipped fetches of repeats, successor memo, fetch
+    lines settled by the line buffers and the MRU pair, the model resumed mid-block) give
+    the counts, cycles and budget stops of the plain path, line by line."""
+    fast = _runs(board_name, code, data)
+    _use_hooks(monkeypatch, reference_hooks)
+    try:
+        plain = _runs(board_name, code, data)
+    finally:
+        _use_hooks(monkeypatch, None)
+    assert len(fast) == len(plain) == 9
+    assert [f[0] for f in fast if len(f) == 2] == ["mb_dot_repeat", "mb_branchy", "mb_alias_sweep"]
+    for f, p in zip(fast, plain):
+        assert f == p, f[0]
