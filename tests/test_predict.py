@@ -242,9 +242,9 @@ def test_window_misses_grow_when_the_window_outgrows_a_way():
     window over 86 channels (49 taps x 2 lines, filter too) thrashes on every channel group."""
     from mcusim.predict.features import _window_misses
 
-    small = _window_misses(12, 12, 16, 3, 3, 1, 1, 1, True)
+    small = _window_misses(12, 12, 16, 3, 3, 1, 1, 1)
     assert small < 12 * 12 * 16 / 32 * 3                 # a few passes over the data at most
-    big = _window_misses(10, 10, 86, 7, 7, 1, 0, 0, True)
+    big = _window_misses(10, 10, 86, 7, 7, 1, 0, 0)
     pixels, groups, taps = 4 * 4, 86 // 4 + 86 % 4, 49
     assert big > 0.5 * pixels * groups * taps            # most taps miss in every group
     f = kernel_features({"op": "dwconv", "family": "s8", "in_h": 10, "in_w": 10, "in_c": 86,

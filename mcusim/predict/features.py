@@ -124,9 +124,10 @@ def _reuse_features(f: dict[str, float], row: Mapping[str, Any], path: str, pix:
         lines = kh * min(kw, -(-kw * c // REUSE_LINE))   # lines one channel group touches
         streams = 2 if path.startswith("s8/dwconv") else 1   # + the filter's taps
         _reuse(f, float(pix * (c // 4 + c % 4)), lines, streams * lines * REUSE_LINE)
-        f["l1d_window_misses"] = float(_window_misses(
-            int(row["in_h"]), int(row["in_w"]), c, kh, kw, int(row["stride"]),
-            padding(row)[0], padding(row)[2], True)) if path.startswith("s8/dwconv") else 0.0
+        if streams == 2:
+            pt, _, pl, _ = padding(row)
+            f["l1d_window_misses"] = float(_window_misses(
+                int(row["in_h"]), int(row["in_w"]), c, kh, kw, int(row["stride"]), pt, pl))
 
 
 #: The data cache :func:`_window_misses` simulates: (sets, ways, line bytes) of the F746's
@@ -142,13 +143,13 @@ _INPUT_BASE = 32
 
 
 @functools.lru_cache(maxsize=4096)
-def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: int, pl: int,
-                   depthwise: bool) -> int:
-    """L1 D-cache misses of a depthwise convolution (``depthwise``) or max pool with its
-    activations in a cached RAM region: the accesses of one output row in the kernel's
-    order (per pixel, per 4-channel group and leftover channel: the window's rows and
-    columns; for a depthwise convolution the filter word next to each input word, bias
-    before and multiplier/shift after each group; then the outputs, write-allocated),
+def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: int,
+                   pl: int) -> int:
+    """L1 D-cache misses of a depthwise convolution with its activations in a cached RAM
+    region: the accesses of one output row in the kernel's order (``mnn_s8_dw_pixel``: per
+    pixel, per 4-channel group and leftover channel the bias, then over the window's rows
+    and columns an input and a filter read, then multiplier, shift and the output,
+    write-allocated),
     simulated through a set-associative LRU cache (:data:`WINDOW_DCACHE`) in its steady
     state (the second of two consecutive middle rows), times the output rows.  Where the
     window's rows fall into the cache's sets decides whether a window that outgrows a way
@@ -175,7 +176,7 @@ def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: in
                 way.pop(0)
         way.append(line)
 
-    groups = [(g, 4) for g in range(0, c - c % 4, 4)] + [(ch, 1) for ch in range(c - c % 4, c)]
+    groups = [*range(0, c - c % 4, 4), *range(c - c % 4, c)]   # first channel of each pass
     mid = max(oh // 2 - 1, 0)
     for oy in (mid, min(mid + 1, oh - 1)):
         misses = 0                       # only the second row counts
@@ -184,18 +185,15 @@ def _window_misses(h: int, w: int, c: int, kh: int, kw: int, stride: int, pt: in
         for ox in range(ow):
             x = ox * stride - pl
             kx0, kx1 = max(0, -x), min(kw, w - x)
-            for ch, n in groups:
-                if depthwise:
-                    touch(bias + 4 * ch)
+            for ch in groups:
+                touch(bias + 4 * ch)
                 for ky in range(ky0, ky1):
                     base = _INPUT_BASE + ((y + ky) * w + x) * c + ch
                     for kx in range(kx0, kx1):
                         touch(base + kx * c)
-                        if depthwise:
-                            touch(filt + (ky * kw + kx) * c + ch)
-                if depthwise:
-                    touch(mult + 4 * ch)
-                    touch(shift + 4 * ch)
+                        touch(filt + (ky * kw + kx) * c + ch)
+                touch(mult + 4 * ch)
+                touch(shift + 4 * ch)
                 touch(out_base + (oy * ow + ox) * c + ch)
     return misses * oh
 
