@@ -49,11 +49,11 @@ def write_section(name: str, text: str, page: Path | None = None) -> bool:
     return True
 
 
-def publish(name: str, text: str, page: Path | None = None) -> None:
+def publish(name: str, text: str, page: Path | None = None, *, dry: bool = False) -> None:
     """Write ``text`` into block ``name`` of its page (default :func:`target`), or print it
-    when the page has no such block."""
+    when the page has no such block or ``dry`` (a script's ``--no-readme``) is set."""
     page = target(name) if page is None else page
-    if write_section(name, text, page):
+    if not dry and write_section(name, text, page):
         print(f"wrote the {name} into {page}", file=sys.stderr)
     else:
         print(text)

@@ -147,10 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"setup: {k}: {v * 1000:.0f} ms")
     procs = None if args.no_process else whole_process(args.board, max(1, args.repeat // 2))
     text = table(rows, setup, args.board, procs)
-    if args.no_readme:
-        print(f"\n{text}")
-    else:
-        publish("speed-table", text)
+    publish("speed-table", text, dry=args.no_readme)
     return 0
 
 

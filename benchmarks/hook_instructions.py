@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{raw / counted:.1%} | {(counted - raw) / blocks:.1f} |")
             print(lines[-1], flush=True)
     text = "\n".join(lines)
-    if args.no_readme:
-        print(f"\n{text}")
-    else:
-        publish("hooks-table", text)
+    publish("hooks-table", text, dry=args.no_readme)
     return 0
 
 

@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
              + ", ".join(f"{b}: sweep {a:.0f} s, model runs {m:.0f} s"
                          for b, (a, m) in times.items()) + ")."]
     body = "\n".join(text)
-    if args.no_publish:
-        print(body)
-    else:
-        publish("lut-table", body)
+    publish("lut-table", body, dry=args.no_publish)
     return 0
 
 

@@ -89,10 +89,7 @@ def main() -> None:
                       f"Command: `python benchmarks/quant_search.py --episodes {args.episodes} "
                       f"--final-epochs {args.final_epochs} --budget-fraction "
                       f"{args.budget_fraction}{' --doc' if args.doc else ''}`."])
-    if args.doc:
-        publish("quant-table", text, DOC)
-    else:
-        print(text)
+    publish("quant-table", text, DOC, dry=not args.doc)
 
 
 if __name__ == "__main__":

@@ -160,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     laps, setup, elf = steps(args.repeat)
     procs = processes(elf, args.repeat)
     text = table(laps, setup, procs)
-    if args.no_readme:
-        print(text)
-    else:
-        publish("startup-table", text)
+    publish("startup-table", text, dry=args.no_readme)
     return 0
 
 
