@@ -98,7 +98,8 @@ def _reuse(f: dict[str, float], passes: float, lines: float, working_set: int) -
     streamed through the same data cache) exceeds the cache (thresholds
     :data:`REUSE_STEPS`), e.g. the im2col columns of a large convolution whose data is in
     the F746's SRAM1 behind the 4 KiB L1 D-cache.  Emitted for rows with a ``data_region``
-    only (:func:`kernel_features`): the boards' default data regions are not cached."""
+    only (:func:`kernel_features`; the default regions of both boards are not cached), whose
+    per-region fit then prices them (at nothing where that region is not cached either)."""
     f["reuse_lines"] = passes * lines
     for step in REUSE_STEPS:
         f[f"reuse_lines>{step}"] = passes * lines if working_set > step else 0.0
@@ -122,9 +123,9 @@ def _reuse_features(f: dict[str, float], row: Mapping[str, Any], path: str, pix:
         _reuse(f, float(passes), k / REUSE_LINE, 3 * k)
     elif path.startswith("s8/dwconv") or path == "s8/maxpool/main":
         lines = kh * min(kw, -(-kw * c // REUSE_LINE))   # lines one channel group touches
-        streams = 2 if path.startswith("s8/dwconv") else 1   # + the filter's taps
-        _reuse(f, float(pix * (c // 4 + c % 4)), lines, streams * lines * REUSE_LINE)
-        if streams == 2:
+        depthwise = path.startswith("s8/dwconv")          # + as many lines of filter taps
+        _reuse(f, float(pix * (c // 4 + c % 4)), lines, (1 + depthwise) * lines * REUSE_LINE)
+        if depthwise:
             pt, _, pl, _ = padding(row)
             f["l1d_window_misses"] = float(_window_misses(
                 int(row["in_h"]), int(row["in_w"]), c, kh, kw, int(row["stride"]), pt, pl))
