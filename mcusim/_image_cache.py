@@ -68,26 +68,11 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
     from mcusim.build import cache_dir
 
     cached = cache_dir() / "images" / f"{digest}.pickle"
-    image = None
-    if cached.is_file():
-        try:
-            with cached.open("rb") as f:
-                image = pickle.load(f)
-        except Exception:   # a damaged or foreign entry: parse again
-            image = None
-        if not isinstance(image, LoadedImage):
-            image = None
-    if image is None:
+    found, image = _read_pickle(cached)
+    if not found or not isinstance(image, LoadedImage):
         image = load_elf(path)
         image.signature("")                 # parse the DWARF signatures now, pickled with it
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{os.getpid()}.{cached.name}")
-            with tmp.open("wb") as f:
-                pickle.dump(image, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, cached)
-        except OSError:                     # a read-only cache only costs the next parse
-            pass
+        _write_pickle(cached, image)        # a read-only cache only costs the next parse
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.clear()
     _MEMO[memo_key] = image
@@ -132,36 +117,49 @@ def analysis_key(image: LoadedImage, kind: str, depends: tuple[str, ...]) -> str
     return key
 
 
-def read_analysis(key: str) -> tuple[bool, object]:
-    """``(True, value)`` stored under ``key`` (:func:`analysis_key`) in the disk cache, or
-    ``(False, None)`` when absent or unreadable."""
-    from mcusim.build import cache_dir
-
-    path = cache_dir() / "analysis" / f"{key}.pickle"
+def _read_pickle(path: Path) -> tuple[bool, object]:
+    """``(True, value)`` pickled in ``path``, or ``(False, None)`` when it is absent or
+    does not load (a damaged or foreign entry counts as absent)."""
     if not path.is_file():
         return False, None
     try:
         with path.open("rb") as f:
-            stored_key, value = pickle.load(f)
-    except Exception:   # a damaged or foreign entry: as absent
+            return True, pickle.load(f)
+    except Exception:
         return False, None
-    return (True, value) if stored_key == key else (False, None)
 
 
-def write_analysis(key: str, value: object) -> None:
-    """Store ``value`` under ``key`` in the disk cache (atomically; a cache that cannot be
-    written only costs recomputing it later)."""
-    from mcusim.build import cache_dir
-
-    path = cache_dir() / "analysis" / f"{key}.pickle"
+def _write_pickle(path: Path, value: object) -> None:
+    """Pickle ``value`` into ``path`` atomically; a cache that cannot be written only costs
+    recomputing the value later."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{os.getpid()}.{path.name}")
         with tmp.open("wb") as f:
-            pickle.dump((key, value), f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def _analysis_path(key: str) -> Path:
+    from mcusim.build import cache_dir
+
+    return cache_dir() / "analysis" / f"{key}.pickle"
+
+
+def read_analysis(key: str) -> tuple[bool, object]:
+    """``(True, value)`` stored under ``key`` (:func:`analysis_key`) in the disk cache, or
+    ``(False, None)`` when absent or unreadable."""
+    found, entry = _read_pickle(_analysis_path(key))
+    if found and isinstance(entry, tuple) and len(entry) == 2 and entry[0] == key:
+        return True, entry[1]
+    return False, None
+
+
+def write_analysis(key: str, value: object) -> None:
+    """Store ``value`` under ``key`` in the disk cache (atomically)."""
+    _write_pickle(_analysis_path(key), (key, value))
 
 
 def cached_analysis(image: LoadedImage, kind: str, compute: Callable[[], T], *,
