@@ -410,7 +410,7 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     if run:
         edges["count"][np.flatnonzero(erows == int(state[H_RUN_EDGE]))[0]] += run
     entry = int(state[H_ENTRY]) - 1 if state[H_ENTRY] else 0
-    last = max(0, int(state[int(state[H_LAST_ROW])]) - 1)
+    last = current_block(state)
     eorder = np.lexsort((edges["dst"], edges["src"]))   # each (src, dst) has one row
     return BlockCounts(blocks, edges[eorder], entry, last)
 
