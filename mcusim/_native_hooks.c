@@ -712,6 +712,32 @@ void trap_hook(void *uc, u64 address, uint32_t size, void *user_data)
     ((stop_fn)(uintptr_t)d[3])(uc);
 }
 
+/* Unicorn's uc_mem_type of an instruction fetch (UC_MEM_FETCH in unicorn.h). */
+#define UC_MEM_FETCH_TYPE 18
+
+struct tlb_entry { u64 paddr; uint32_t perms; };   /* uc_tlb_entry of unicorn.h */
+
+/* UC_HOOK_TLB_FILL callback of Unicorn's virtual TLB (mcusim.engine.Engine.use_data_tlb):
+ * addresses map to themselves, readable and writable (Unicorn still checks each region's own
+ * permissions on the slow path, before any page of it is made fast), and executable only once
+ * code has been fetched from the page.  A data page that is not executable in the TLB lets
+ * Unicorn turn its stores into plain host stores after the first one; a page that holds
+ * translated code keeps every store on the checked path, so stores into code still throw
+ * the stale translation away.  `pages`: [page shift, bitmap of the pages code was fetched
+ * from]. */
+_Bool tlb_fill(void *uc, u64 vaddr, int type, struct tlb_entry *entry, void *user_data)
+{
+    u64 *pages = (u64 *)user_data;
+    u64 page = (vaddr & 0xFFFFFFFFull) >> pages[0];
+    u64 *word = pages + 1 + (page >> 6), bit = 1ull << (page & 63);
+    (void)uc;
+    if (type == UC_MEM_FETCH_TYPE)
+        *word |= bit;
+    entry->paddr = vaddr;
+    entry->perms = (*word & bit) ? 7u : 3u;    /* UC_PROT_ALL : UC_PROT_READ | UC_PROT_WRITE */
+    return 1;
+}
+
 /* MMIO callbacks for RAM behind a data cache (the M7's SRAM1/SRAM2): plain reads and writes
  * of the host bytes, plus the D-cache model.  `desc` as for the Flash callbacks; a read is
  * the Flash data read. */

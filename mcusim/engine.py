@@ -178,7 +178,10 @@ class Engine:
         self._fault: Stop | None = None
         self._bkpt: int | None = None
         self.uc.hook_add(uc.UC_HOOK_INTR, self._on_interrupt)
-        self.uc.hook_add(uc.UC_HOOK_MEM_INVALID, self._on_invalid)
+        self._ram: list[tuple[int, int]] = []              # plain writable RAM, [start, end)
+        self._invalid_hooks: list[int] = []                 # over everything but self._ram
+        self._guard_hooks: dict[tuple[int, int], int] = {}  # inaccessible pages inside it
+        self._cover_invalid()
 
     # -- memory -------------------------------------------------------------------------
     def map(self, start: int, buffer: np.ndarray, *, writable: bool, executable: bool = True) -> None:
@@ -193,6 +196,44 @@ class Engine:
             perms |= uc.UC_PROT_EXEC
         self.uc.mem_map_ptr(start, buffer.nbytes, perms, buffer.ctypes.data)
         self._buffers.append(buffer)
+        if writable:
+            self._ram.append((start, start + buffer.nbytes))
+            self._cover_invalid()
+
+    def _cover_invalid(self) -> None:
+        """(Re-)register the invalid-memory hook over every address but plain writable RAM.
+
+        Unicorn 2.1 keeps every store to a page on its checked slow path (about 300 host
+        instructions instead of one) while any memory hook's range covers the page
+        (``notdirty_write`` in its ``cputlb.c``); a hook over the whole address space made
+        every store to RAM slow.  Faults inside RAM come only from pages made inaccessible
+        with :meth:`set_access`, which gets its own hook for them; unmapped addresses,
+        Flash and the other regions stay covered.
+        """
+        for handle in self._invalid_hooks:
+            self.uc.hook_del(handle)
+        self._invalid_hooks = []
+        lo = 0
+        for start, end in sorted(self._ram) + [(1 << 32, 1 << 32)]:
+            if start > lo:
+                self._invalid_hooks.append(self.uc.hook_add(
+                    uc.UC_HOOK_MEM_INVALID, self._on_invalid, begin=lo, end=start - 1))
+            lo = max(lo, end)
+
+    def use_data_tlb(self, fill_address: int, pages: np.ndarray) -> None:
+        """Fill Unicorn's TLB with the compiled callback at ``fill_address`` (user data
+        ``pages``, see :func:`mcusim.native.tlb_pages`) instead of the Cortex-M MPU model.
+
+        The MPU model's default memory map makes SRAM executable, and Unicorn 2.1 never takes
+        a page whose TLB entry is executable off its checked store path; the callback marks
+        a page executable only once code was fetched from it, so stores to data run at host
+        speed while stores into code are still seen.  The firmware sees no difference: it
+        runs with the MPU off, where the default map allows every access the regions'
+        permissions (which Unicorn checks separately) allow.
+        """
+        self.uc.ctl_set_tlb_mode(uc.UC_TLB_VIRTUAL)
+        self._add_native(uc.UC_HOOK_TLB_FILL, fill_address, pages, 1, 0)
+        self.flush_tlb()
 
     def set_access(self, start: int, size: int, allowed: bool) -> None:
         """Make ``[start, start + size)`` (whole pages of :data:`PAGE` bytes) inaccessible to
@@ -200,6 +241,13 @@ class Engine:
         stops the run through the invalid-memory hook (no cost on other accesses)."""
         self.uc.mem_protect(start, size, uc.UC_PROT_ALL if allowed else uc.UC_PROT_NONE)
         self.flush_tlb()
+        if allowed:
+            for key in [k for k in self._guard_hooks if start <= k[0] and k[1] < start + size]:
+                self.uc.hook_del(self._guard_hooks.pop(key))
+        elif (start, start + size - 1) not in self._guard_hooks and any(
+                lo <= start < hi for lo, hi in self._ram):
+            self._guard_hooks[(start, start + size - 1)] = self.uc.hook_add(
+                uc.UC_HOOK_MEM_INVALID, self._on_invalid, begin=start, end=start + size - 1)
 
     def flush_tlb(self) -> None:
         """Drop cached address translations: Unicorn 2.1 keeps a page's TLB entry (with the

@@ -230,6 +230,7 @@ class Machine:
         self.counting = counting
         self.warm_caches = warm_caches
         self.engine = eng.Engine(self.board.core)
+        self.engine.use_data_tlb(native.tlb_fill_address(), native.tlb_pages(eng.PAGE))
         self._regions: dict[str, _Region] = {}
         self._state: np.ndarray | None = self._new_state() if counting else None
         self._cyccnt_offset = 0

@@ -549,6 +549,25 @@ _LOADED: list[ctypes.CDLL] = []
 
 
 @cache
+def tlb_fill_address() -> int:
+    """Address of the TLB-fill callback of :meth:`mcusim.engine.Engine.use_data_tlb`:
+    ``bool tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry*, uint64_t *pages)``
+    (user data: :func:`tlb_pages`)."""
+    return _addresses("tlb_fill")[0]
+
+
+def tlb_pages(page_bytes: int) -> np.ndarray:
+    """User data of the TLB-fill callback for pages of ``page_bytes``: the page shift, then a
+    bitmap over the 32-bit address space of the pages code has been fetched from (none)."""
+    shift = page_bytes.bit_length() - 1
+    if page_bytes != 1 << shift or shift < 6:
+        raise ValueError(f"page size must be a power of two >= 64, got {page_bytes}")
+    pages = np.zeros(1 + (1 << (32 - shift - 6)), dtype=np.uint64)
+    pages[0] = shift
+    return pages
+
+
+@cache
 def trap_hook_address() -> int:
     """Address of the code hook of :mod:`mcusim.traps` in the C hooks library:
     ``void trap_hook(uc_engine*, uint64_t addr, uint32_t size, uint64_t *desc)``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mcusim.boards import get_board
@@ -36,3 +37,40 @@ def test_stores_to_every_ram_word_never_retranslate_flash_code(board_name, count
     if counting:                               # the counts saw every store of the last call
         hi_lo = _ram_ranges(board)[-1]
         assert res.instructions > 3 * (hi_lo[1] - hi_lo[0]) // 4
+
+
+@pytest.mark.parametrize("counting", [True, False], ids=["counted", "raw"])
+@pytest.mark.parametrize("board_name", ALL_BOARDS)
+def test_stores_into_code_in_ram_are_still_seen(board_name, counting):
+    """Stores to data pages take Unicorn's fast path after the first (mcusim.engine's TLB
+    callback leaves them non-executable), but a page code ran from stays on the checked path:
+    a firmware store into code in RAM must replace the translation.  The TLB is flushed
+    first, so the stores refill it as data accesses; the first store (to another word of the
+    page) would make a data-only page fast, and the second, into the code, must still be
+    seen."""
+    board = get_board(board_name)
+    elf = build_firmware([TESTS_DIR / "firmware" / "alias_stores.S"], board).elf
+    m = Machine(board, elf, counting=counting)
+    code = m.alloc(1024, align=1024, guard=False)
+    movs_r0 = {1: 0x2001, 2: 0x2002}                  # movs r0, #imm
+    bx_lr = 0x4770
+    m.write(code, np.array([movs_r0[1] | bx_lr << 16], dtype=np.uint32))
+    assert m.call(code | 1).return_value == 1
+    m.engine.flush_tlb()
+    m.call("poke_words", code + 512, 0, code, movs_r0[2] | bx_lr << 16)
+    assert m.call(code | 1).return_value == 2
+
+
+def test_invalid_memory_hooks_leave_plain_ram_uncovered():
+    """Any memory hook over a page keeps its stores slow in Unicorn 2.1: the fault hooks cover
+    every address but the writable RAM regions, plus the guard pages made inside them."""
+    board = get_board("stm32f469i")
+    m = Machine(board, build_firmware([TESTS_DIR / "firmware" / "alias_stores.S"], board).elf)
+    ram = sorted(m.engine._ram)
+    assert set(_ram_ranges(board)) <= set(ram)          # (and the SCS, also writable)
+    buf = m.alloc(64)                                   # red zones: guard pages with hooks
+    guards = list(m.engine._guard_hooks)
+    assert guards and all(any(lo <= g[0] and g[1] < hi for lo, hi in ram) for g in guards)
+    m.free_all()
+    assert not m.engine._guard_hooks
+    del buf

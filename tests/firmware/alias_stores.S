@@ -23,3 +23,14 @@ touch_words:
     bne 1b
 3:  bx lr
     .size touch_words, . - touch_words
+
+@ void poke_words(uint32_t *a, uint32_t va, uint32_t *b, uint32_t vb): *a = va, then
+@ *b = vb (two stores from the firmware, for the test that stores into code are seen).
+    .global poke_words
+    .type poke_words, %function
+    .align 2
+poke_words:
+    str r1, [r0]
+    str r3, [r2]
+    bx lr
+    .size poke_words, . - poke_words
