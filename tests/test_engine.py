@@ -65,7 +65,8 @@ def test_invalid_memory_hooks_leave_plain_ram_uncovered():
     """Any memory hook over a page keeps its stores slow in Unicorn 2.1: the fault hooks cover
     every address but the writable RAM regions, plus the guard pages made inside them."""
     board = get_board("stm32f469i")
-    m = Machine(board, build_firmware([TESTS_DIR / "firmware" / "alias_stores.S"], board).elf)
+    m = Machine(board, build_firmware([TESTS_DIR / "firmware" / "alias_stores.S"], board).elf,
+                check_reads=True)
     ram = sorted(m.engine._ram)
     assert set(_ram_ranges(board)) <= set(ram)          # (and the SCS, also writable)
     buf = m.alloc(64)                                   # red zones: guard pages with hooks
