@@ -10,12 +10,20 @@ Programs (built for the board at -O2):
   word of a 32 KiB global table that covers the SRAM addresses whose Unicorn RAM offsets used
   to coincide with the Flash code's (issue 14); it must run as fast as the others.
 
-Each runs on a machine created with ``counting=False`` (no hooks: raw Unicorn) and on one
-with the native counting hooks, whose run is then turned into a cycle profile (decode +
-timing model); the two are timed alternately (CPU time of this thread, best of
-``--repeat``), so load on the shared machine hits both alike.  Prints million instructions
-per second for both and their ratio, the one-off set-up (machine creation, first profile
-build), and the **whole-process** ratio: process start to exit of ``mcusim profile`` against
+Each runs on three machines, timed alternately (CPU time of this thread, best of
+``--repeat``), so load on the shared machine hits all alike:
+
+* **plain Unicorn**: ``counting=False`` with Unicorn's default TLB (its Cortex-M MPU model,
+  whose default memory map makes RAM executable: every store then takes Unicorn's checked
+  slow path, as in a hand-written Unicorn script);
+* **engine**: ``counting=False`` as mcusim sets Unicorn up (``Engine.use_data_tlb``: stores
+  to data pages at host speed), no hooks;
+* **accounted**: the native counting hooks, the run then turned into a cycle profile (decode
+  + timing model).
+
+Prints million instructions per second for each and the ratios of the accounted run to both
+baselines, the one-off set-up (machine creation, first profile build), and the
+**whole-process** ratio: process start to exit of ``mcusim profile`` against
 the raw-Unicorn script ``benchmarks/_raw_unicorn.py`` running the same ELF and call, on a
 long int8 loop (``mb_dot_repeat`` 4380 times: 359 million instructions).  Writes the table
 into docs/performance.md between ``<!-- speed-table:start -->`` and
@@ -31,6 +39,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import unicorn as uc
 
 import startup
 from _readme import publish
@@ -77,11 +86,15 @@ def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]
     counted = Machine(board, elf)
     t_machine = time.thread_time() - t0
     raw = Machine(board, elf, counting=False)
-    raw_jobs, cnt_jobs = _workloads(raw), _workloads(counted)
+    plain = Machine(board, elf, counting=False)
+    plain.engine.uc.ctl_set_tlb_mode(uc.UC_TLB_CPU)       # Unicorn's default TLB
+    plain.engine.flush_tlb()
+    plain_jobs, raw_jobs, cnt_jobs = _workloads(plain), _workloads(raw), _workloads(counted)
     rows = []
     setup = {"build (cached)": t_build, "machine with native hooks": t_machine}
     for name in raw_jobs:
-        raw_jobs[name]()                                   # warm Unicorn's translation cache
+        plain_jobs[name]()                                 # warm Unicorn's translation cache
+        raw_jobs[name]()
         result = cnt_jobs[name]()
         t0 = time.thread_time()
         counted.profile(result)
@@ -90,10 +103,12 @@ def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]
         def accounted(job: Callable[[], object] = cnt_jobs[name]) -> object:
             return counted.profile(job())
 
-        (t_raw, _), (t_cnt, prof) = _best_alternating([raw_jobs[name], accounted], repeat)
+        (t_plain, _), (t_raw, _), (t_cnt, prof) = _best_alternating(
+            [plain_jobs[name], raw_jobs[name], accounted], repeat)
         n = prof.instructions
         rows.append({"program": name, "instructions": n, "cycles": prof.cycles,
-                     "raw_mips": n / t_raw / 1e6, "counted_mips": n / t_cnt / 1e6,
+                     "plain_mips": n / t_plain / 1e6, "raw_mips": n / t_raw / 1e6,
+                     "counted_mips": n / t_cnt / 1e6, "ratio_plain": t_plain / t_cnt,
                      "ratio": t_raw / t_cnt})
         setup[f"first decode + cost ({name})"] = first_profile
     return rows, setup
@@ -113,11 +128,13 @@ def table(rows: list[dict], setup: dict[str, float], board: str,
     """The results as a Markdown table."""
     lines = [f"Board `{board}`; CPU time, best of several alternating runs, this machine "
              "(2 shared cores).", "",
-             "| program | instructions | raw Unicorn MIPS | with cycle accounting MIPS | ratio |",
-             "|---|---:|---:|---:|---:|"]
+             "| program | instructions | plain Unicorn MIPS | engine, no hooks MIPS | "
+             "with cycle accounting MIPS | accounted / plain | accounted / engine |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['program']} | {r['instructions']:,} | {r['raw_mips']:.1f} | "
-                     f"{r['counted_mips']:.1f} | {r['ratio']:.0%} |")
+        lines.append(f"| {r['program']} | {r['instructions']:,} | {r['plain_mips']:.1f} | "
+                     f"{r['raw_mips']:.1f} | {r['counted_mips']:.1f} | "
+                     f"{r['ratio_plain']:.0%} | {r['ratio']:.0%} |")
     lines.append("")
     lines.append("One-off set-up: " + ", ".join(f"{k} {v * 1000:.0f} ms"
                                                 for k, v in setup.items()) + ".")
@@ -141,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows, setup = measure(args.board, args.repeat)
     for r in rows:
-        print(f"{r['program']:8s} {r['instructions']:>12,} instr  raw {r['raw_mips']:7.1f} MIPS"
-              f"  counted {r['counted_mips']:7.1f} MIPS  ratio {r['ratio']:.0%}")
+        print(f"{r['program']:8s} {r['instructions']:>12,} instr  plain {r['plain_mips']:7.1f}"
+              f"  engine {r['raw_mips']:7.1f}  counted {r['counted_mips']:7.1f} MIPS  ratio "
+              f"{r['ratio_plain']:.0%} (plain) {r['ratio']:.0%} (engine)")
     for k, v in setup.items():
         print(f"setup: {k}: {v * 1000:.0f} ms")
     procs = None if args.no_process else whole_process(args.board, max(1, args.repeat // 2))

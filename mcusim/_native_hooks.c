@@ -98,7 +98,8 @@ static INLINE int cache_access(u64 *st, u64 *c, u64 line)
 
 /* The cache array of `c` (which has one) looked up for the line with key `key`: one of its two
  * most recently touched lines hits without a lookup -- loops re-fetch the same lines; only the
- * order of those two lines in the LRU stack is then approximate.  A miss allocates the line. */
+ * order of those two lines in the LRU stack is then approximate.  A miss allocates the line.
+ * C_EPOCH counts the changes of that pair (see block_slow). */
 static INLINE int array_access(u64 *st, u64 *c, u64 key)
 {
     if (key == c[C_MRU1] || key == c[C_MRU2])
@@ -106,24 +107,25 @@ static INLINE int array_access(u64 *st, u64 *c, u64 key)
     int hit = cache_access(st, c, key - 1);
     c[C_MRU2] = c[C_MRU1];
     c[C_MRU1] = key;
+    c[C_EPOCH]++;
     return hit;
 }
 
 /* One access to `line` through the cache model at `c`; 1 on a miss.  In order: the
  * current-line buffer (descriptors with C_FLAGS bit 1: re-reading the line read last hits,
  * as the Flash interface keeps the line it read), the cache array (array_access), the
- * one-line prefetch buffer (C_FLAGS bit 0: holds the line after the one read last).  A miss,
- * or a hit in the prefetch buffer, allocates the line in the array. */
+ * one-line prefetch buffer (C_FLAGS bit 0: holds the line after the one read last, C_CUR + 1;
+ * C_CUR is 0 before any read, and line 0 is in no costed range).  A miss, or a hit in the
+ * prefetch buffer, allocates the line in the array. */
 static inline int fetch(u64 *st, u64 *c, u64 line)
 {
     u64 key = line + 1, flags = c[C_FLAGS];
     if ((flags & 2) && key == c[C_CUR])
         return 0;
     int hit = c[C_SETS] ? array_access(st, c, key) : 0;
-    if (!hit && (flags & 1) && key == c[C_PBUF])
+    if (!hit && (flags & 1) && key == c[C_CUR] + 1)   /* the prefetch buffer's line */
         hit = 1;
     c[C_CUR] = key;
-    c[C_PBUF] = key + 1;      /* read only with a prefetch buffer */
     return !hit;
 }
 
@@ -142,7 +144,7 @@ static INLINE u64 fetch_run(u64 *st, u64 *c, u64 first, u64 key, u64 last)
                 return 0;         /* the line read last, read again: nothing changes */
         } else {
             int hit = sets ? array_access(st, c, key) : 0;
-            misses = !hit && !((flags & 1) && key == c[C_PBUF]);
+            misses = !hit && !((flags & 1) && key == c[C_CUR] + 1);
         }
         key++;
     }
@@ -151,7 +153,6 @@ static INLINE u64 fetch_run(u64 *st, u64 *c, u64 first, u64 key, u64 last)
         misses += !hit && !(flags & 1);
     }
     c[C_CUR] = last;
-    c[C_PBUF] = last + 1;
     return misses;
 }
 
@@ -309,7 +310,6 @@ static INLINE u64 fetch_hits(u64 *c, u64 first, u64 last)
         if (key != m1 && key != m2)
             return key;
     c[C_CUR] = last;
-    c[C_PBUF] = last + 1;
     return 0;
 }
 
@@ -345,10 +345,11 @@ static INLINE void fetch_block(u64 *st, u64 *row, u64 address, uint32_t size)
         fetch_model(st, row, c, first, key, last);
 }
 
-/* Branch outcome changes: `row` went to the block at row `next` this time. */
-static inline void note_successor(u64 *row, u64 next)
+/* Branch outcome changes: `row` went to the block at row `next` this time (counted only when
+ * H_SWITCHES is set: the core model uses them). */
+static inline void note_successor(const u64 *st, u64 *row, u64 next)
 {
-    if (row[B_LAST_SUCC] != next) {
+    if (st[H_SWITCHES] && row[B_LAST_SUCC] != next) {
         if (row[B_LAST_SUCC])
             row[B_SWITCHES]++;
         row[B_LAST_SUCC] = next;
@@ -356,7 +357,7 @@ static inline void note_successor(u64 *row, u64 next)
 }
 
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
- * count, its self edge and H_INSNS only when the run ends (a different block, a stop, or
+ * count, its self edge and H_LEFT only when the run ends (a different block, a stop, or
  * read_counts on the Python side).  Past the repeats that need the fetch model, the hook
  * arms H_FAST_KEY and H_FAST_SIZE with the block's address and size, and H_FAST_LEFT (and H_FAST_BASE) with
  * the repeats left before the instruction budget is reached; then a repeat is one compare
@@ -377,7 +378,7 @@ static inline void flush_run(u64 *st)
         u64 *row = st + st[H_LAST_ROW];
         row[B_COUNT] += run;
         st[st[H_RUN_EDGE] + 1] += run;
-        st[H_INSNS] += run * row[B_NINSTR];
+        st[H_LEFT] -= run * row[B_NINSTR];
         st[H_RUN] = 0;
     }
 }
@@ -408,26 +409,27 @@ static NOINLINE void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
             row[B_SELF] = edge_row(st, slot + 1, slot);
             if (!row[B_SELF]) {
                 row[B_COUNT]++;
-                st[H_INSNS] += row[B_NINSTR];
+                st[H_LEFT] -= row[B_NINSTR];
                 stop(st, uc, STOP_EDGE_TABLE);
                 return;
             }
         }
         st[H_RUN_EDGE] = row[B_SELF];
-        note_successor(row, cur);
+        note_successor(st, row, cur);
     }
     int skippable = row[B_FETCH] && size == row[B_SIZE];
     if (row[B_CBASE] && !(run && skippable))
         fetch_block(st, row, address, size);
     st[H_RUN] = ++run;
-    u64 ninstr = row[B_NINSTR], insns = st[H_INSNS] + run * ninstr, budget = st[H_BUDGET];
-    if (budget && insns >= budget) {
+    u64 ninstr = row[B_NINSTR];
+    if ((int64_t)(st[H_LEFT] - run * ninstr) <= 0) {
         budget_stop(st, uc);
         return;
     }
-    /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path. */
+    /* From the next repeat on the fetches are skippable (or not modelled): arm the fast path
+     * for the repeats until the budget is reached (H_LEFT > 0 here). */
     if (!row[B_CBASE] || skippable) {
-        u64 limit = budget ? (budget - st[H_INSNS] + ninstr - 1) / ninstr : ~0ull;
+        u64 limit = ninstr ? (st[H_LEFT] + ninstr - 1) / ninstr : ~0ull;
         st[H_FAST_KEY] = address;
         st[H_FAST_SIZE] = size;
         st[H_FAST_LEFT] = st[H_FAST_BASE] = limit - run;   /* >= 1: the budget is not reached */
@@ -469,14 +471,17 @@ static NOINLINE int new_edge(u64 *st, void *uc, u64 prev, u64 row, u64 key)
         return 0;
     }
     st[erow + 1]++;
+    if (prev == row)          /* a repeat (of a block that may lower SP): not memoised, so */
+        return 1;             /* that a memo hit in block_slow is never a repeat */
     u64 *m = st + prev + B_SUCC;
     m[3] = m[0]; m[4] = m[1]; m[5] = m[2];
     m[0] = key; m[1] = row; m[2] = erow + 1;
     return 1;
 }
 
-/* Entering a block: every case (block_slow takes the common ones). */
-static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
+/* Entering a block: every case (block_slow takes the common ones; the arguments in the
+ * order of block_hook's, so that it jumps here without moving them). */
+static NOINLINE void block_enter(void *uc, u64 address, uint32_t size, u64 *st)
 {
     u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev;
     /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
@@ -506,7 +511,7 @@ static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
 
     u64 *row = st + cur;
     row[B_COUNT]++;
-    u64 insns = st[H_INSNS] += row[B_NINSTR];
+    int64_t rest = (int64_t)(st[H_LEFT] -= row[B_NINSTR]);
 
     /* Instruction fetch through the cache model, for blocks in wait-state memory. */
     if (row[B_CBASE])
@@ -515,14 +520,14 @@ static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
     if (prow[B_LOWERS] && stack_check(st, uc, prow))
         return;
 
-    note_successor(prow, cur);
+    note_successor(st, prow, cur);
     if (count)
         st[count]++;
     else if (!new_edge(st, uc, prev, cur, key))
         return;
     st[H_LAST_ROW] = cur;
 
-    if (insns > st[H_BUDGET] - 1)       /* a budget of 0 (none) is never reached */
+    if (rest <= 0)
         stop(st, uc, STOP_BUDGET);
 }
 
@@ -531,22 +536,57 @@ static NOINLINE void block_enter(u64 *st, void *uc, u64 address, uint32_t size)
 static NOINLINE void fetch_model_last(u64 *st, void *uc, u64 *row, u64 key)
 {
     fetch_model(st, row, st + row[B_CBASE], row[B_LINE0], key, row[B_LINEN]);
-    if (st[H_INSNS] > st[H_BUDGET] - 1)
+    if ((int64_t)st[H_LEFT] <= 0)
         stop(st, uc, STOP_BUDGET);
 }
 
 /* Every execution that is not a fast repeat (kept out of line, so that path saves no
  * registers).  The common case -- a block entered along an edge its predecessor's memo
  * holds, no run of repeats to end, no stack check, fetches that hit in the line buffers or
- * the MRU pair -- reads only the two rows and the cache descriptor and calls nothing (it
- * needs no saved registers); the rest goes to block_enter or block_repeat. */
-static NOINLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st)
+ * the MRU pair -- reads only the two rows and the cache descriptor and calls nothing; the
+ * rest goes to block_enter (which sends repeats to block_repeat: the memo never holds the
+ * block itself).  A block whose fetch lines were all in the cache's MRU pair keeps the
+ * pair's epoch (B_EPOCH): while the pair is unchanged (C_EPOCH), the fetch needs no check,
+ * only the current-line buffer moves to its last line.  `switches`: a compile-time 0 or 1,
+ * whether branch-outcome changes are counted (the two entry points below). */
+/* The accounting of a block entered along the memoised edge to row `cur` (edge count at
+ * state index `count`) from row `prev`, its fetch settled up to line `k` (0: all of it). */
+static INLINE void memo_enter(u64 *st, void *uc, u64 prev, u64 cur, u64 count, u64 k,
+                              const int switches)
 {
-    u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev, cur, count;
-    if (key == prow[B_KEY] && !prow[B_LOWERS]) {
-        block_repeat(st, uc, address, size);
+    u64 *row = st + cur;
+    row[B_COUNT]++;
+    int64_t rest = (int64_t)(st[H_LEFT] -= row[B_NINSTR]);
+    if (switches)
+        note_successor(st, st + prev, cur);
+    st[count]++;
+    st[H_LAST_ROW] = cur;
+    if (k) {
+        fetch_model_last(st, uc, row, k);
         return;
     }
+    if (rest <= 0)
+        stop(st, uc, STOP_BUDGET);
+}
+
+/* block_slow's case of a fetch whose lines are not known to be in the MRU pair: checked
+ * against the line buffers and the pair (out of line, so that block_slow's common case
+ * keeps everything in scratch registers). */
+static NOINLINE void memo_enter_checked(void *uc, u64 cur, u64 count, u64 *st, int switches)
+{
+    u64 prev = st[H_LAST_ROW], *row = st + cur, *c = st + row[B_CBASE];
+    u64 k = fetch_hits(c, row[B_LINE0], row[B_LINEN]);
+    if (!k && (row[B_LINE0] == c[C_MRU1] || row[B_LINE0] == c[C_MRU2]))
+        row[B_EPOCH] = c[C_EPOCH];
+    if (switches)
+        memo_enter(st, uc, prev, cur, count, k, 1);
+    else
+        memo_enter(st, uc, prev, cur, count, k, 0);
+}
+
+static INLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st, const int switches)
+{
+    u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev, cur, count;
     if (prow[B_SUCC] == key) {
         cur = prow[B_SUCC + 1];
         count = prow[B_SUCC + 2];
@@ -554,44 +594,48 @@ static NOINLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st)
         cur = prow[B_SUCC + 4];
         count = prow[B_SUCC + 5];
     } else {
-        block_enter(st, uc, address, size);
+        block_enter(uc, address, size, st);
         return;
     }
     u64 *row = st + cur;
     if (st[H_RUN] | prow[B_LOWERS]) {
-        block_enter(st, uc, address, size);
+        block_enter(uc, address, size, st);
         return;
     }
-    u64 k = 0;
     if (row[B_CBASE]) {
         /* B_FSIZE: the recorded size when the block has fetch lines (else never a size) */
         if (size != row[B_FSIZE]) {
-            block_enter(st, uc, address, size);
+            block_enter(uc, address, size, st);
             return;
         }
-        k = fetch_hits(st + row[B_CBASE], row[B_LINE0], row[B_LINEN]);
+        u64 *c = st + row[B_CBASE];
+        if (row[B_EPOCH] != c[C_EPOCH]) {
+            memo_enter_checked(uc, cur, count, st, switches);
+            return;
+        }
+        c[C_CUR] = row[B_LINEN];
     }
     /* (the fetch model, when needed, runs last: it changes only the caches and the row's
      * fetch misses, so the result is that of the order in block_enter) */
-    row[B_COUNT]++;
-    u64 insns = st[H_INSNS] += row[B_NINSTR];
-    note_successor(prow, cur);
-    st[count]++;
-    st[H_LAST_ROW] = cur;
-    if (k) {
-        fetch_model_last(st, uc, row, k);
-        return;
-    }
-    if (insns > st[H_BUDGET] - 1)       /* a budget of 0 (none) is never reached */
-        stop(st, uc, STOP_BUDGET);
+    memo_enter(st, uc, prev, cur, count, 0, switches);
 }
 
-/* The UC_HOOK_BLOCK callback. */
-void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
+static NOINLINE void block_slow_switches(void *uc, u64 address, uint32_t size, u64 *st)
 {
-    u64 *st = (u64 *)user_data;
+    block_slow(uc, address, size, st, 1);
+}
+
+static NOINLINE void block_slow_plain(void *uc, u64 address, uint32_t size, u64 *st)
+{
+    block_slow(uc, address, size, st, 0);
+}
+
+/* The UC_HOOK_BLOCK callback; `switches` as for block_slow. */
+static INLINE void block_hook_body(void *uc, u64 address, uint32_t size, u64 *st,
+                                   const int switches)
+{
     if (REFERENCE) {
-        block_enter(st, uc, address, size);
+        block_enter(uc, address, size, st);
         return;
     }
     if (address == st[H_FAST_KEY] && size == (uint32_t)st[H_FAST_SIZE]) {
@@ -599,7 +643,22 @@ void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
             budget_stop(st, uc);
         return;
     }
-    block_slow(uc, address, size, st);   /* same argument registers: a plain jump */
+    if (switches)            /* same argument registers: a plain jump */
+        block_slow_switches(uc, address, size, st);
+    else
+        block_slow_plain(uc, address, size, st);
+}
+
+/* The block hook for core models that use branch-outcome changes (H_SWITCHES set). */
+void block_hook(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    block_hook_body(uc, address, size, (u64 *)user_data, 1);
+}
+
+/* The block hook for the others: the same counts, no switches. */
+void block_hook_no_switches(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    block_hook_body(uc, address, size, (u64 *)user_data, 0);
 }
 
 /* A data access to costed memory, charged to the current block through its range's

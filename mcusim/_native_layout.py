@@ -6,11 +6,12 @@ do not import numpy; the C hooks get every name here as a ``-D`` flag.
 
 # State layout (indices into the uint64 state array).
 H_RUN = 0             # repeats of the current block not yet added to its count, self edge
-                      # and H_INSNS
-H_INSNS = 1           # instructions executed (sum of ninstr over executed blocks) but H_RUN
-H_BUDGET = 2          # instruction budget, 0 = none
+                      # and H_LEFT
+H_LEFT = 1            # instructions the budget still allows (int64), H_RUN's not taken off;
+                      # the run stops when it reaches 0 or less
+H_LIMIT = 2           # H_LEFT at the start of the call: the budget, or NO_BUDGET for none
 H_FAST_SIZE = 3       # size of the block H_FAST_KEY names
-# 4: unused
+H_SWITCHES = 4        # 1: count branch-outcome changes (B_SWITCHES; the M7 model uses them)
 H_STOPPED = 5         # 1 = budget exhausted, 2 = block table full, 3 = edge table full
 H_TCAP = 6            # block table capacity (power of two)
 H_ECAP = 7            # edge table capacity (power of two)
@@ -55,8 +56,9 @@ C_TAGS = 4            # offset of the tag/LRU-stamp array
 C_MRU1 = 5            # the two most recently touched lines + 1
 C_MRU2 = 6
 C_PRED = 7            # offset of the way-predictor table
-C_CUR = 8             # line + 1 read last (current-line buffer)
-C_PBUF = 9            # line + 1 in the prefetch buffer
+C_CUR = 8             # line + 1 read last (current-line buffer; the prefetch buffer holds
+                      # the line after it)
+C_EPOCH = 9           # changes of the MRU pair (starts at 1)
 PRED_ENTRIES = 4096   # way-predictor entries per cache (a power of two)
 # Costed memory ranges, RANGE_WORDS each, from H_RANGES: [lo, hi, icache descriptor index,
 # dcache descriptor index, cycles per instruction-line miss, cycles per data-line miss].
@@ -87,9 +89,11 @@ B_CBASE = 23          # state index of its I-side cache descriptor (0: fetches n
 B_LINE0 = 24          # first and last line + 1 of the block's fetches (at its recorded size)
 B_LINEN = 25
 B_FSIZE = 26          # its size when it has fetch lines, else a value no size has
+B_EPOCH = 27          # C_EPOCH when its fetch lines were all in the MRU pair (0: not known)
 EDGE_FIELDS = 2       # key((src_slot+1) << 32 | (dst_slot+1)), count
 
 NO_FAST = (1 << 64) - 1   # H_FAST_KEY of no block
+NO_BUDGET = 1 << 62       # H_LIMIT without a budget (never reached: 146 years at 1000 MIPS)
 
 STOP_BUDGET = 1
 STOP_BLOCK_TABLE = 2

@@ -499,7 +499,8 @@ class Machine:
 
     def _install_hooks(self, cyccnt: bool | None) -> None:
         assert self._state is not None
-        block_hook, _, _ = native.hook_addresses()
+        switches = native.count_switches(self._state, self.board.core)
+        block_hook, _, _ = native.hook_addresses(switches)
         self.engine.add_native_block_hook(block_hook, self._state)
         if cyccnt is None:
             cyccnt = self._uses_dwt()
@@ -965,7 +966,7 @@ class Machine:
             native.reset_counts(state)
             if not self.warm_caches:
                 native.flush_caches(state)
-            state[native.H_BUDGET] = budget or 0
+            native.set_budget(state, budget)
         self._paint_stack(sp)
         self._trap_report[:] = 0
         self._cyccnt_offset = 0

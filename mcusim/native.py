@@ -81,10 +81,10 @@ import numpy as np
 
 from mcusim import _native_build
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
-    H_RUN, H_INSNS, H_BUDGET, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
+    H_RUN, H_LEFT, H_LIMIT, NO_BUDGET, H_SWITCHES, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
     H_CACHES, CACHE_WORDS, MAX_CACHES, C_SETS, C_WAYS, C_SHIFT, C_FLAGS, C_TAGS, C_MRU1,
-    C_MRU2, C_PRED, C_CUR, C_PBUF, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
+    C_MRU2, C_PRED, C_CUR, C_EPOCH, PRED_ENTRIES, H_RANGES, RANGE_WORDS, MAX_WAIT_RANGES,
     H_DIV_MIN, H_DIV_MAX, B_ISTALL, B_DSTALL, B_DIVCYC, B_DIVN, B_SWITCHES, H_FAULT_ADDR, H_FN_REG,
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
     H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
@@ -245,7 +245,7 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
     state = np.zeros(eused + ecap, dtype=np.uint64)
     state[H_BUSED_OFF] = bused
     state[H_EUSED_OFF] = eused
-    state[H_BUDGET] = budget
+    set_budget(state, budget)
     state[H_MIN_SP] = 1 << 32
     state[H_TCAP] = tcap
     state[H_ECAP] = ecap
@@ -271,7 +271,24 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
         state[base + C_FLAGS] = int(geom.prefetch) | (int(geom.line_buffer) << 1)
         state[base + C_TAGS] = off
         state[base + C_PRED] = off + geom.sets * geom.ways * 2
+        state[base + C_EPOCH] = 1
     return state
+
+
+def set_budget(state: np.ndarray, budget: int | None) -> None:
+    """Stop runs after ``budget`` instructions (0 or None: no budget) from the next
+    :func:`reset_counts` on (and from now, counting from 0)."""
+    state[H_LIMIT] = budget or NO_BUDGET
+    state[H_LEFT] = state[H_LIMIT]
+
+
+def count_switches(state: np.ndarray, core: str) -> bool:
+    """Count branch-outcome changes (``switches``) when the core's timing model uses them
+    (the Cortex-M7's, :attr:`mcusim.timing.m7.M7Model.uses_switches`); returns whether it
+    does, which also selects the block hook (:func:`hook_addresses`)."""
+    on = core == "cortex-m7"
+    state[H_SWITCHES] = int(on)
+    return on
 
 
 def set_division_timing(state: np.ndarray, fastest: int, slowest: int) -> None:
@@ -334,7 +351,8 @@ def reset_counts(state: np.ndarray) -> None:
     """
     state[H_MIN_SP] = 1 << 32
     state[H_MIN_SP_BLOCK] = 0
-    state[H_RUN] = state[H_INSNS] = 0
+    state[H_RUN] = 0
+    state[H_LEFT] = state[H_LIMIT]
     state[H_STOPPED] = state[H_ENTRY] = state[H_RUN_EDGE] = 0
     none = int(state[H_BLOCKS_OFF]) - BLOCK_FIELDS
     state[H_LAST_ROW] = none
@@ -366,8 +384,8 @@ def flush_caches(state: np.ndarray) -> None:
     """Invalidate the cache models and their line buffers (a cold start)."""
     for i in range(MAX_CACHES):
         base = H_CACHES + CACHE_WORDS * i
-        state[base + C_MRU1] = state[base + C_MRU2] = 0
-        state[base + C_CUR] = state[base + C_PBUF] = 0
+        state[base + C_MRU1] = state[base + C_MRU2] = state[base + C_CUR] = 0
+        state[base + C_EPOCH] += 1      # the blocks' B_EPOCH no longer match
         if state[base + C_SETS]:
             off = int(state[base + C_TAGS])
             n = int(state[base + C_SETS]) * int(state[base + C_WAYS]) * 2
@@ -429,7 +447,7 @@ def executed_instructions(state: np.ndarray) -> int:
     """Instructions executed, the pending repeats of the last block included."""
     run = _pending_run(state)
     ninstr = int(state[int(state[H_LAST_ROW]) + 2]) if run else 0
-    return int(state[H_INSNS]) + run * ninstr
+    return (int(state[H_LIMIT]) - int(state[H_LEFT])) % (1 << 64) + run * ninstr
 
 
 # ---------------------------------------------------------------------------------------
@@ -508,8 +526,14 @@ def hook_library() -> Path:
 
 
 @cache
-def hook_addresses() -> tuple[int, int, int]:
+def hook_addresses(switches: bool = True) -> tuple[int, int, int]:
     """Load (building once if needed) the C hooks; return their addresses.
+
+    Parameters
+    ----------
+    switches
+        Whether the block hook counts branch-outcome changes (see :func:`count_switches`;
+        without, a hook compiled without that work).
 
     Returns
     -------
@@ -518,7 +542,8 @@ def hook_addresses() -> tuple[int, int, int]:
         ``uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void*)`` and
         ``void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void*)``.
     """
-    return _addresses("block_hook", "mmio_read", "mmio_write")  # type: ignore[return-value]
+    block = "block_hook" if switches else "block_hook_no_switches"
+    return _addresses(block, "mmio_read", "mmio_write")  # type: ignore[return-value]
 
 
 @cache

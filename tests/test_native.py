@@ -258,3 +258,17 @@ def test_shortcuts_count_as_the_reference_build(reference_hooks, monkeypatch, bo
     assert [f[0] for f in fast if len(f) == 2] == ["mb_dot_repeat", "mb_branchy", "mb_alias_sweep"]
     for f, p in zip(fast, plain):
         assert f == p, f[0]
+
+
+@pytest.mark.parametrize("board_name", ["stm32f469i", "stm32f746zg"])
+def test_switches_are_counted_only_for_core_models_that_use_them(board_name):
+    """The block hook without the branch-outcome changes runs where the timing model ignores
+    them (the M4's); the M7's reads them."""
+    from mcusim.build import FIRMWARE_DIR
+    from mcusim.timing import get_core_model
+
+    board = get_board(board_name)
+    m = Machine(board, build_firmware([FIRMWARE_DIR / "microbench" / "mb_programs.c"],
+                                      board).elf)
+    res = m.call("mb_branchy", 200, m.alloc(4 * 64), 64)
+    assert bool(res.counts.blocks["switches"].any()) == get_core_model(board.core).uses_switches

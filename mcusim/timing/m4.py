@@ -36,6 +36,9 @@ class M4Model:
     (2, 1)
     """
 
+    #: Whether :meth:`site_cycles` uses the native ``switches`` counts (its branch costs depend on the edge counts alone).
+    uses_switches = False
+
     def __init__(self, table: CostTable | None = None) -> None:
         self.table = table or load_cost_table("cortex-m4")
         r = self.table.rules

@@ -70,6 +70,9 @@ class M7Model:
     (1, 0)
     """
 
+    #: Whether :meth:`site_cycles` uses the native ``switches`` counts (its branch predictor estimate reads them).
+    uses_switches = True
+
     def __init__(self, table: CostTable | None = None) -> None:
         self.table = table or load_cost_table("cortex-m7")
         r = self.table.rules
