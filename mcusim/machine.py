@@ -860,8 +860,8 @@ class Machine:
                                      timeout) from None
         if signature is not None:
             result.returns = str(signature.returns.type_name) if signature.returns else "void"
-            result.value = return_value(signature.returns, result.r0, result.r1,
-                                        self.engine.sreg_bits(0), self.engine.sreg_bits(1))
+            r0, r1, s0, s1 = self.engine.result_registers()
+            result.value = return_value(signature.returns, r0, r1, s0, s1)
         return result
 
     def _set_up_call(self, regs: Marshalled) -> int:
@@ -871,13 +871,9 @@ class Machine:
             sp -= 4 * len(regs.stack)
             sp &= ~7
             self._host_write(sp, struct.pack(f"<{len(regs.stack)}I", *regs.stack))
-        for i in range(13):
-            self.engine.set_reg(i, regs.core[i] if i < len(regs.core) else 0)
+        self.engine.set_call_registers(list(regs.core[:13]), sp, self._trampoline | 1)
         for i, bits in regs.sregs.items():
             self.engine.set_sreg_bits(i, bits)
-        self.engine.reset_core_state()
-        self.engine.sp = sp
-        self.engine.lr = self._trampoline | 1
         return sp
 
     def _snapshot(self) -> list[tuple[int, np.ndarray]]:
@@ -1001,9 +997,9 @@ class Machine:
                                      fault="stack overflow", symbol=name, call=name,
                                      stack_bottom=self._stack_bottom)
         self.check_guards(name)
+        r0, r1, s0, _ = self.engine.result_registers()
         return CallResult(
-            r0=self.engine.reg(0), r1=self.engine.reg(1), s0=struct.unpack(
-                "<f", struct.pack("<I", self.engine.sreg_bits(0)))[0],
+            r0=r0, r1=r1, s0=struct.unpack("<f", struct.pack("<I", s0))[0],
             instructions=instructions, stop_reason=reason, counts=counts,
             stack_used=stack_used, symbol=name, exit_code=exit_code, trace_counts=trace_counts,
             _machine=id(self))

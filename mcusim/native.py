@@ -361,35 +361,33 @@ def reset_counts(state: np.ndarray) -> None:
     state[H_FAST_KEY] = NO_FAST
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
-    rows = _used_blocks(state)[:, None] * BLOCK_FIELDS + int(state[H_BLOCKS_OFF])
-    state[(rows + np.arange(BLOCK_FIELDS)).ravel()] = 0
-    erows = _used_edges(state)[:, None]
-    state[(erows + np.arange(EDGE_FIELDS)).ravel()] = 0
+    off = int(state[H_BUSED_OFF])
+    slots = state[off:off + int(state[H_NBLOCKS])].astype(np.intp)
+    rows = slots[:, None] * BLOCK_FIELDS + (int(state[H_BLOCKS_OFF]) + _BLOCK_WORDS)
+    state[rows.ravel()] = 0
+    off = int(state[H_EUSED_OFF])
+    erows = state[off:off + int(state[H_NEDGES])].astype(np.intp)
+    state[erows] = 0
+    state[erows + 1] = 0
     state[H_NBLOCKS] = state[H_NEDGES] = 0
 
 
-def _used_blocks(state: np.ndarray) -> np.ndarray:
-    """Slots of the block rows in use, ascending."""
-    off = int(state[H_BUSED_OFF])
-    return np.sort(state[off:off + int(state[H_NBLOCKS])].astype(np.int64))
+_BLOCK_WORDS = np.arange(BLOCK_FIELDS)
 
 
-def _used_edges(state: np.ndarray) -> np.ndarray:
-    """State indices of the edge rows in use, ascending."""
-    off = int(state[H_EUSED_OFF])
-    return np.sort(state[off:off + int(state[H_NEDGES])].astype(np.int64))
+#: State indices of every cache descriptor's base, and of their line buffers and MRU pairs.
+_CACHE_BASES = H_CACHES + CACHE_WORDS * np.arange(MAX_CACHES)
+_CACHE_BUFFERS = (_CACHE_BASES[:, None] + np.array([C_MRU1, C_MRU2, C_CUR])).ravel()
 
 
 def flush_caches(state: np.ndarray) -> None:
     """Invalidate the cache models and their line buffers (a cold start)."""
-    for i in range(MAX_CACHES):
-        base = H_CACHES + CACHE_WORDS * i
-        state[base + C_MRU1] = state[base + C_MRU2] = state[base + C_CUR] = 0
-        state[base + C_EPOCH] += 1      # the blocks' B_EPOCH no longer match
-        if state[base + C_SETS]:
-            off = int(state[base + C_TAGS])
-            n = int(state[base + C_SETS]) * int(state[base + C_WAYS]) * 2
-            state[off:off + n] = 0      # the way predictor only holds hints: left as is
+    state[_CACHE_BUFFERS] = 0
+    state[_CACHE_BASES + C_EPOCH] += np.uint64(1)   # the blocks' B_EPOCH no longer match
+    for base in _CACHE_BASES[state[_CACHE_BASES + C_SETS] != 0].tolist():
+        off = int(state[base + C_TAGS])
+        n = int(state[base + C_SETS]) * int(state[base + C_WAYS]) * 2
+        state[off:off + n] = 0          # the way predictor only holds hints: left as is
 
 
 #: BLOCK_DTYPE fields copied from a block row, and their row fields.
