@@ -345,15 +345,21 @@ static INLINE void fetch_block(u64 *st, u64 *row, u64 address, uint32_t size)
         fetch_model(st, row, c, first, key, last);
 }
 
-/* Branch outcome changes: `row` went to the block at row `next` this time (counted only when
- * H_SWITCHES is set: the core model uses them). */
-static inline void note_successor(const u64 *st, u64 *row, u64 next)
+/* Branch outcome changes: `row` went to the block at row `next` this time. */
+static inline void record_successor(u64 *row, u64 next)
 {
-    if (st[H_SWITCHES] && row[B_LAST_SUCC] != next) {
+    if (row[B_LAST_SUCC] != next) {
         if (row[B_LAST_SUCC])
             row[B_SWITCHES]++;
         row[B_LAST_SUCC] = next;
     }
+}
+
+/* The same, counted only when H_SWITCHES is set (the core model uses them). */
+static inline void note_successor(const u64 *st, u64 *row, u64 next)
+{
+    if (st[H_SWITCHES])
+        record_successor(row, next);
 }
 
 /* Repeats of one block (a loop of one block) are counted in H_RUN and added to the block's
@@ -558,7 +564,7 @@ static INLINE void memo_enter(u64 *st, void *uc, u64 prev, u64 cur, u64 count, u
     row[B_COUNT]++;
     int64_t rest = (int64_t)(st[H_LEFT] -= row[B_NINSTR]);
     if (switches)
-        note_successor(st, st + prev, cur);
+        record_successor(st + prev, cur);
     st[count]++;
     st[H_LAST_ROW] = cur;
     if (k) {

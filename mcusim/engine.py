@@ -5,6 +5,12 @@ M7 model), maps host-owned memory, reads and writes registers and memory, instal
 native counting hooks of :mod:`mcusim.native` (by C address, through ``uc_hook_add``) and
 runs until a stop address.  It reports how a run ended as plain data (:class:`Stop`), which
 :mod:`mcusim.machine` turns into errors that name functions and source lines.
+
+Two settings keep Unicorn 2.1 fast on stores: every mapping gets its own RAM offsets
+(:func:`_use_general_ram_allocator`: no re-translation of code on data stores), and a store
+reaches host speed after the first one to its page only when no memory hook covers the page
+and its TLB entry is not executable (:meth:`Engine._cover_invalid`,
+:meth:`Engine.use_data_tlb`).
 """
 
 from __future__ import annotations

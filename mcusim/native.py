@@ -37,9 +37,10 @@ state array (the ``user_data`` pointer) and never call back into Python:
   adds the early-terminating divider's cycles to the block (``divcyc``, ``divn``);
 * branch outcome changes: per block the successor it went to last time and how often that
   successor changed (``switches``), from which the M7 model estimates a dynamic predictor's
-  mispredictions;
-* the instruction budget: when the executed instructions reach it the hook calls
-  ``uc_emu_stop``;
+  mispredictions (counted only for core models that use them: :func:`count_switches`
+  registers a block hook compiled without that work for the others);
+* the instruction budget, counted down (:func:`set_budget`): when the executed
+  instructions reach it the hook calls ``uc_emu_stop``;
 * the lowest stack pointer: at first sight each block is marked when it holds an instruction
   that can lower SP (PUSH, SUB SP, STMDB/STR/VPUSH with SP writeback, MOV/ADD to SP); only at
   the start of the block that follows a marked one does the hook read SP (``uc_reg_read``),
@@ -51,8 +52,9 @@ what a block needs on every execution (its instruction count, its cache and fetc
 whether it may lower SP) is worked out once, when the block is first seen; a repeat of a
 one-block loop is a compare and a decrement; a block entered along an edge its
 predecessor's memo holds, with fetch lines that hit in the line buffer or the cache's
-most recently used pair, touches two rows and the cache descriptor and calls nothing, and
-only the rest takes the general path.  Built with ``-DMCUSIM_HOOKS_REFERENCE`` (a test
+most recently used pair, touches two rows and the cache descriptor and calls nothing (a
+block whose lines were in that pair when it last ran, with the pair unchanged since -- the
+cache's epoch -- is not even checked), and only the rest takes the general path.  Built with ``-DMCUSIM_HOOKS_REFERENCE`` (a test
 does, see ``tests/test_native.py``), every block takes the general path and every fetch line
 the model one by one, for comparing the shortcuts' counts against.
 
