@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
         return 1
-    base = " | baseline | ratio" if args.baseline else ""
+    base = " | baseline | engine / baseline" if args.baseline else ""
     lines = ["Host instructions (callgrind) inside Unicorn's `vm_start` for the second, warm "
              "call of each program of `benchmarks/emulation_speed.py`"
              + (f"; baseline: the hooks of commit {_commit(args.baseline)}" if args.baseline
