@@ -210,7 +210,7 @@ class Engine:
         self._fault: Stop | None = None
         self._bkpt: int | None = None
         self.uc.hook_add(uc.UC_HOOK_INTR, self._on_interrupt)
-        self._ram: list[tuple[int, int]] = []              # plain writable RAM, [start, end)
+        self._ram: list[tuple[int, int]] = []              # plain RAM (RWX), [start, end)
         self._invalid_hooks: list[int] = []                 # over everything but self._ram
         self._guard_hooks: dict[tuple[int, int], int] = {}  # inaccessible pages inside it
         self._cover_invalid()
@@ -234,12 +234,13 @@ class Engine:
             perms |= uc.UC_PROT_EXEC
         self.uc.mem_map_ptr(start, buffer.nbytes, perms, buffer.ctypes.data)
         self._buffers.append(buffer)
-        if writable:
+        if writable and executable:    # (a fetch from non-executable memory must fault)
             self._ram.append((start, start + buffer.nbytes))
             self._cover_invalid()
 
     def _cover_invalid(self) -> None:
-        """(Re-)register the invalid-memory hook over every address but plain writable RAM.
+        """(Re-)register the invalid-memory hook over every address but plain RAM (mapped
+        writable and executable).
 
         Unicorn 2.1 keeps every store to a page on its checked slow path (about 300 host
         instructions instead of one) while any memory hook's range covers the page
