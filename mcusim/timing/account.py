@@ -2,24 +2,29 @@
 
 Work is proportional to the number of *distinct* blocks and edges, never to the number of
 executed instructions: each block is decoded and costed once (cached across runs by its
-address and bytes), each edge once, and the run total is a dot product with the counts.
+address and bytes), each edge once, and the run totals are a product of a small matrix with
+the counts.  What a run's costs depend on besides its counts -- which blocks ran, their code
+and the edges between them -- is kept per model as a *plan* (:class:`_Plan`), so a run of a
+shape costed before is costed again with a few vectorized operations and no Python loop
+over its blocks or edges.  The cycles per instruction are computed when first read.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
 
 from mcusim.decoder import Block, Decoder, get_decoder
 from mcusim.errors import MachineError
-from mcusim.timing.base import CoreModel
+from mcusim.timing.base import CoreModel, SiteCosts
 from mcusim.timing.classify import classify
 from mcusim.timing.memory import memory_cycles
 
-__all__ = ["Accounting", "account"]
+__all__ = ["Accounting", "account", "clear_plans"]
 
 _Key = tuple[int, bytes]
 
@@ -36,7 +41,8 @@ class Accounting:
         Executions of each block (uint64 array).
     cycles
         For each block, an int64 array with the total cycles of each of its instructions
-        over the run (core cost times executions plus edge, branch and memory extras).
+        over the run (core cost times executions plus edge, branch and memory extras);
+        computed on first use.
     core, branch, pipeline, fetch, data
         Run totals of: the per-block costs, taken-branch refill / prediction costs,
         cross-block pipelining adjustments, instruction-fetch and data miss penalties.
@@ -44,12 +50,18 @@ class Accounting:
 
     blocks: list[Block]
     executions: np.ndarray
-    cycles: list[np.ndarray]
     core: int
     branch: int
     pipeline: int
     fetch: int
     data: int
+    #: computes :attr:`cycles`
+    per_instruction: Callable[[], list[np.ndarray]] = field(repr=False, compare=False)
+
+    @cached_property
+    def cycles(self) -> list[np.ndarray]:
+        """Cycles of each instruction of each block over the run (see the class)."""
+        return self.per_instruction()
 
     @property
     def total(self) -> int:
@@ -62,12 +74,59 @@ class Accounting:
         return int(sum(int(n) * len(b.insns) for b, n in zip(self.blocks, self.executions)))
 
 
+#: Run shapes whose plan each model keeps (the oldest is dropped first).
+PLAN_CACHE_SIZE = 128
+
+
+@dataclass
+class _Plan:
+    """The static costs of one run shape -- its blocks (addresses, sizes, code bytes) and
+    the edges between them -- as arrays over the run's *count vector*: the block
+    executions, the edge traversals (all edges of the counts, in their order), then each
+    block's fetch and data stall cycles (:func:`mcusim.timing.memory.memory_cycles`).
+
+    The run totals (core, branch, pipeline, fetch, data) are ``totals @ counts``; the
+    cycles of instruction ``k`` of the blocks (in order) are the sum of
+    ``coef * counts[col]`` over the entries with ``at == k``.  Index ``sink``, one past the
+    last instruction, takes what would go to an instruction of an empty block.  Branch
+    sites whose cost depends on the counts (``site_costs``) and the run's exit are costed per
+    run by the model.
+    """
+
+    reads: tuple[tuple[int, int], ...]   # (address, size) of the code pieces read
+    code: tuple[bytes, ...]              # and their bytes, to check the code is unchanged
+    keys: tuple[_Key, ...]               # (address, bytes) of each block
+    blocks: tuple[Block, ...]
+    index: dict[int, int]                # block address -> position
+    totals: np.ndarray                   # int64 (5, len(count vector))
+    at: np.ndarray                       # per non-zero entry: flat instruction index,
+    col: np.ndarray                      # position in the count vector,
+    coef: np.ndarray                     # and cycles per count (int64)
+    spans: tuple[tuple[int, int], ...]   # flat range of each block's instructions
+    last: list[int]                      # flat index of each block's last instruction
+    div_at: list[int]                    # ... of its first SDIV/UDIV (else its first)
+    #: the count-dependent costs of the branch sites (blocks with an outgoing costed edge,
+    #: in the order of their first one), or None; their successor edges' positions in the
+    #: count vector, the sites' blocks and their last instructions' flat indices
+    site_costs: SiteCosts | None
+    site_cols: np.ndarray
+    site_blocks: np.ndarray
+    site_at: np.ndarray
+    exits: dict[int, int] = field(default_factory=dict)  # block -> exit cycles (on use)
+    recorded: bool = False               # its keys were given to an ``account(record=)``
+
+    @property
+    def sink(self) -> int:
+        return self.spans[-1][1] if self.spans else 0
+
+
 class _Costs:
-    """Per-model caches of block and edge costs.
+    """Per-model caches of block and edge costs and of run plans.
 
     ``block`` maps a block's (address, bytes) to ``(id, decoded block, cycles per
     instruction, their sum)``; ``edge`` maps a pair of block ids to ``(taken cycles,
-    pipeline delta)``.
+    pipeline delta)``; ``plans`` maps a run's shape (:func:`_shape_key`) to its
+    :class:`_Plan`.
     """
 
     def __init__(self, model: CoreModel, decoder: Decoder) -> None:
@@ -75,6 +134,7 @@ class _Costs:
         self.decoder = decoder
         self.block: dict[_Key, tuple[int, Block, np.ndarray, int]] = {}
         self.edge: dict[tuple[int, int], tuple[int, int]] = {}
+        self.plans: dict[tuple[Any, ...], _Plan] = {}
 
 
 def _costs_for(model: CoreModel, decoder: Decoder) -> _Costs:
@@ -88,10 +148,23 @@ def _costs_for(model: CoreModel, decoder: Decoder) -> _Costs:
     return costs
 
 
+def clear_plans(model: CoreModel) -> None:
+    """Forget the run plans of ``model`` (its per-block and per-edge costs stay), so the
+    next :func:`account` plans its run afresh (a reference for the plan cache)."""
+    costs = getattr(model, "_account_costs", None)
+    if costs is not None:
+        costs.plans.clear()
+
+
 def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
             model: CoreModel, *, decoder: Decoder | None = None,
-            record: list[_Key] | None = None) -> Accounting:
+            record: list[_Key] | None = None,
+            before_decode: Callable[[], None] | None = None) -> Accounting:
     """Cost a run.
+
+    A run whose shape (block addresses and sizes, edges) the model has a plan for, made
+    from the same code bytes as in memory now, reuses it; any other run is planned
+    afresh (and its plan kept, :data:`PLAN_CACHE_SIZE` per model).
 
     Parameters
     ----------
@@ -106,42 +179,84 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
     decoder
         Decoder to use (default: the shared one, whose cache persists across runs).
     record
-        When given, each block's ``(address, bytes)`` as executed is appended to it.
+        When given, each block's ``(address, bytes)`` as executed is appended to it, once
+        per plan: a run whose plan was recorded before (the same blocks) appends nothing.
+    before_decode
+        Called before the run is planned (only then can blocks be decoded), e.g. to seed
+        the decoder with blocks decoded by earlier processes.
 
     Returns
     -------
     Accounting
     """
-    dec = decoder or get_decoder()
-    costs = _costs_for(model, dec)
+    costs = _costs_for(model, decoder or get_decoder())
+    key = _shape_key(counts)
+    plan = costs.plans.get(key)
+    if plan is None or not _code_unchanged(plan, read_code):
+        if before_decode is not None:
+            before_decode()
+        plan = _make_plan(costs, counts, read_code)
+        if len(costs.plans) >= PLAN_CACHE_SIZE:
+            costs.plans.pop(next(iter(costs.plans)))
+        costs.plans[key] = plan
+    if record is not None and not plan.recorded:
+        record.extend(plan.keys)
+        plan.recorded = True
+    return _cost(plan, counts, board, model)
+
+
+def _shape_key(counts: Any) -> tuple[Any, ...]:
+    """What a plan depends on besides the code bytes: the blocks' addresses and sizes and
+    the edges' ends, in the order of the counts."""
+    arr, edges = counts.blocks, counts.edges
+    return (len(arr), len(edges), arr["addr"].tobytes(), arr["size"].tobytes(),
+            edges["src"].tobytes(), edges["dst"].tobytes())
+
+
+def _code_unchanged(plan: _Plan, read_code: Callable[[int, int], bytes]) -> bool:
+    """Whether the code bytes the plan was made from are still those in memory."""
+    try:
+        return all(bytes(read_code(a, n)) == c for (a, n), c in zip(plan.reads, plan.code))
+    except MachineError:         # no longer mapped: plan afresh (which reports it)
+        return False
+
+
+def _make_plan(costs: _Costs, counts: Any, read_code: Callable[[int, int], bytes]) -> _Plan:
+    """Decode and cost (or find in ``costs``) the blocks and edges of the run's shape."""
+    model, dec = costs.model, costs.decoder
     arr = counts.blocks
+    addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
+    reads, pieces, code = _read_pieces(read_code, addrs, sizes)
     ids: list[int] = []
     blocks: list[Block] = []
+    bases: list[np.ndarray] = []
     index: dict[int, int] = {}
-    execs = arr["count"].astype(np.uint64)
-    cycles: list[np.ndarray] = []
-    core = 0
-    addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
-    for i, (addr, code, n) in enumerate(zip(addrs, _block_bytes(read_code, addrs, sizes),
-                                            execs.tolist())):
-        cached = costs.block.get((addr, code))
+    nb, ne = len(addrs), len(counts.edges)
+    totals = np.zeros((5, 3 * nb + ne), dtype=np.int64)
+    for i, (addr, blk_code) in enumerate(zip(addrs, code)):
+        cached = costs.block.get((addr, blk_code))
         if cached is None:
-            blk = dec.decode_block(addr, code)
+            blk = dec.decode_block(addr, blk_code)
             base = np.asarray(model.block_cycles(blk), dtype=np.int64)
-            cached = costs.block[(addr, code)] = (len(costs.block), blk, base, int(base.sum()))
+            cached = costs.block[(addr, blk_code)] = (len(costs.block), blk, base,
+                                                      int(base.sum()))
         ids.append(cached[0])
         blocks.append(cached[1])
-        cycles.append(cached[2] * n)
-        core += cached[3] * n
+        bases.append(cached[2])
+        totals[0, i] = cached[3]
         index[addr] = i
-        if record is not None:
-            record.append((addr, code))
-    branch = pipeline = 0
-    # extra cycles on the first and last instruction of each block, added in one go
-    head, tail = [0] * len(blocks), [0] * len(blocks)
-    succ: dict[int, list[tuple[Block, int]]] = defaultdict(list)
-    for s, d, n in zip(counts.edges["src"].tolist(), counts.edges["dst"].tolist(),
-                       counts.edges["count"].tolist()):
+    ninsn = np.array([len(b.insns) for b in blocks], dtype=np.int64)
+    ends = np.cumsum(ninsn)
+    starts = ends - ninsn
+    sink = int(ends[-1]) if nb else 0
+    first = np.where(ninsn > 0, starts, sink).tolist()
+    last = np.where(ninsn > 0, ends - 1, sink).tolist()
+    at: list[int] = list(range(sink))
+    col: list[int] = np.repeat(np.arange(nb), ninsn).tolist()
+    coef: list[int] = np.concatenate(bases).tolist() if nb else []
+    succ: dict[int, list[tuple[int, Block]]] = defaultdict(list)
+    for e, (s, d) in enumerate(zip(counts.edges["src"].tolist(),
+                                   counts.edges["dst"].tolist())):
         si, di = index.get(s), index.get(d)
         if si is None or di is None:
             continue
@@ -151,48 +266,97 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
         if per is None:
             per = costs.edge[ekey] = (model.taken_cycles(src, dst),
                                       model.pipeline_delta(src, dst))
-        if per[0]:
-            tail[si] += per[0] * n
-            branch += per[0] * n
-        if per[1]:
-            head[di] += per[1] * n
-            pipeline += per[1] * n
-        succ[si].append((dst, n))
-    switches = arr["switches"].tolist() if "switches" in arr.dtype.names else None
-    for si, out in succ.items():
-        extra = model.site_cycles(blocks[si], out,
-                                  None if switches is None else int(switches[si]))
-        if extra:
-            tail[si] += extra
-            branch += extra
-    last = index.get(int(counts.last))
-    if last is not None and blocks[last].insns:
-        extra = model.exit_cycles(blocks[last])
-        tail[last] += extra
-        branch += extra
+        totals[1:3, nb + e] = per
+        for row_at, c in ((last[si], per[0]), (first[di], per[1])):
+            if c:
+                at.append(row_at)
+                col.append(nb + e)
+                coef.append(c)
+        succ[si].append((e, dst))
+    totals[3, nb + ne:2 * nb + ne] = totals[4, 2 * nb + ne:] = 1
+    at += first + [f + _first_load(b) for f, b in zip(first, blocks)]
+    col += list(range(nb + ne, 3 * nb + ne))
+    coef += [1] * (2 * nb)
+    site_blocks = list(succ)
+    site_costs = model.site_costs([(blocks[si], [b for _, b in succ[si]]) for si in site_blocks])
+    return _Plan(
+        reads=tuple(reads), code=tuple(pieces), keys=tuple(zip(addrs, code)),
+        blocks=tuple(blocks), index=index, totals=totals,
+        at=np.array(at, dtype=np.intp), col=np.array(col, dtype=np.intp),
+        coef=np.array(coef, dtype=np.int64),
+        spans=tuple(zip(starts.tolist(), ends.tolist())), last=last,
+        div_at=[f + _first_div(b) for f, b in zip(first, blocks)], site_costs=site_costs,
+        site_cols=np.array([nb + e for si in site_blocks for e, _ in succ[si]], dtype=np.intp),
+        site_blocks=np.array(site_blocks, dtype=np.intp),
+        site_at=np.array([last[si] for si in site_blocks], dtype=np.intp))
+
+
+def _cost(plan: _Plan, counts: Any, board: Any, model: CoreModel) -> Accounting:
+    """Cost the counts of a run of the plan's shape."""
+    arr = counts.blocks
+    execs = arr["count"].astype(np.uint64)
     fetch, data = memory_cycles(board, arr)
-    for i, (h, t, f) in enumerate(zip(head, tail, fetch.tolist())):
-        if h or f:
-            cycles[i][0] += h + f
-        if t:
-            cycles[i][-1] += t
-    core += _division_cycles(arr, blocks, cycles, model)
-    for i in np.flatnonzero(data).tolist():
-        cycles[i][_first_load(blocks[i])] += data[i]
-    return Accounting(blocks, execs, cycles, core, branch, pipeline,
-                      int(fetch.sum()), int(data.sum()))
+    vec = np.concatenate([execs, counts.edges["count"], fetch, data], dtype=np.int64,
+                         casting="unsafe")
+    core, branch, pipeline, fetched, missed = (plan.totals @ vec).tolist()
+    extras: list[tuple[Any, Any]] = []      # (flat indices, cycles) beyond the matrix
+    if plan.site_costs is not None:
+        switches = (arr["switches"][plan.site_blocks].astype(np.int64)
+                    if "switches" in arr.dtype.names else None)
+        extra = plan.site_costs(vec[plan.site_cols], switches)
+        extras.append((plan.site_at, extra))
+        branch += int(extra.sum())
+    last = plan.index.get(int(counts.last))
+    if last is not None and plan.blocks[last].insns:
+        extra = plan.exits.get(last)
+        if extra is None:
+            extra = plan.exits[last] = model.exit_cycles(plan.blocks[last])
+        extras.append((plan.last[last], extra))
+        branch += extra
+    if "divn" in arr.dtype.names and arr["divn"].any():
+        static = model.table.classes["div"].cycles
+        for i, divn, divcyc in zip(*_nonzero_rows(arr, "divn", "divcyc")):
+            extras.append((plan.div_at[i], divcyc - static * divn))
+            core += divcyc - static * divn
+    return Accounting(list(plan.blocks), execs, core, branch, pipeline, fetched, missed,
+                      per_instruction=lambda: _per_instruction(plan, vec, extras))
 
 
-#: Blocks closer than this are read from memory in one piece (see _block_bytes).
+def _nonzero_rows(arr: np.ndarray, name: str, *others: str) -> list[list[int]]:
+    """Positions of the blocks whose ``name`` count is non-zero, then that count and the
+    ``others`` of those blocks (plain ints)."""
+    rows = np.flatnonzero(arr[name])
+    return [rows.tolist()] + [arr[f][rows].tolist() for f in (name, *others)]
+
+
+def _per_instruction(plan: _Plan, vec: np.ndarray,
+                     extras: list[tuple[Any, Any]]) -> list[np.ndarray]:
+    """The cycles of each instruction of each block of a run (see :class:`_Plan`)."""
+    flat = np.zeros(plan.sink + 1, dtype=np.int64)
+    np.add.at(flat, plan.at, plan.coef * vec[plan.col])
+    for at, extra in extras:
+        np.add.at(flat, at, extra)
+    return [flat[a:b] for a, b in plan.spans]
+
+
+#: Blocks closer than this are read from memory in one piece (see _read_pieces).
 _SPAN_GAP = 256
 _SPAN_MAX = 64 * 1024
 
 
-def _block_bytes(read_code: Callable[[int, int], bytes], addrs: list[int],
-                 sizes: list[int]) -> list[bytes]:
-    """The bytes of each block, read in few pieces: blocks less than
-    ``_SPAN_GAP`` bytes apart are read as one span of at most ``_SPAN_MAX`` bytes (a span
-    that cannot be read -- it leaves mapped memory -- is read block by block)."""
+def _read_pieces(read_code: Callable[[int, int], bytes], addrs: list[int], sizes: list[int]
+                 ) -> tuple[list[tuple[int, int]], list[bytes], list[bytes]]:
+    """The code of the blocks, read in few pieces: blocks less than ``_SPAN_GAP`` bytes
+    apart (in address order) are read as one span of at most ``_SPAN_MAX`` bytes (a span
+    that cannot be read -- it leaves mapped memory -- is read block by block).
+
+    Returns
+    -------
+    (reads, pieces, blocks)
+        The ``(address, size)`` of each piece read, its bytes, and the bytes of each block.
+    """
+    reads: list[tuple[int, int]] = []
+    pieces: list[bytes] = []
     out: list[bytes] = []
     i, n = 0, len(addrs)
     while i < n:
@@ -201,35 +365,29 @@ def _block_bytes(read_code: Callable[[int, int], bytes], addrs: list[int],
                and addrs[j] + sizes[j] - lo <= _SPAN_MAX):
             hi = max(hi, addrs[j] + sizes[j])
             j += 1
-        if j - i == 1:
-            out.append(bytes(read_code(lo, hi - lo)))
-        else:
+        span = b""
+        if j - i > 1:
             try:
                 span = bytes(read_code(lo, hi - lo))
             except MachineError:        # e.g. a gap between two mapped regions
-                span = b""
-            if len(span) == hi - lo:
-                out += [span[a - lo:a - lo + s] for a, s in zip(addrs[i:j], sizes[i:j])]
-            else:
-                out += [bytes(read_code(a, s)) for a, s in zip(addrs[i:j], sizes[i:j])]
+                pass
+        if j - i > 1 and len(span) == hi - lo:
+            reads.append((lo, hi - lo))
+            pieces.append(span)
+            out += [span[a - lo:a - lo + s] for a, s in zip(addrs[i:j], sizes[i:j])]
+        else:
+            one = [bytes(read_code(a, s)) for a, s in zip(addrs[i:j], sizes[i:j])]
+            reads += zip(addrs[i:j], sizes[i:j])
+            pieces += one
+            out += one
         i = j
-    return out
+    return reads, pieces, out
 
 
-def _division_cycles(arr: np.ndarray, blocks: list[Block], cycles: list[np.ndarray],
-                     model: CoreModel) -> int:
-    """Replace the table's fixed SDIV/UDIV cost by the operand-timed cycles the native
-    division hook summed per block; returns the change of the run total."""
-    if "divn" not in arr.dtype.names:
-        return 0
-    static = model.table.classes["div"].cycles
-    total = 0
-    for i in np.nonzero(arr["divn"])[0].tolist():
-        extra = int(arr["divcyc"][i]) - static * int(arr["divn"][i])
-        at = next((j for j, insn in enumerate(blocks[i].insns) if classify(insn) == "div"), 0)
-        cycles[i][at] += extra
-        total += extra
-    return total
+def _first_div(block: Block) -> int:
+    """Position of the block's first SDIV/UDIV (0 when it has none): the native division
+    hook's operand-timed cycles replace the table's fixed cost there."""
+    return next((j for j, insn in enumerate(block.insns) if classify(insn) == "div"), 0)
 
 
 def _first_load(block: Block) -> int:
