@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -82,15 +82,17 @@ PLAN_CACHE_SIZE = 128
 class _Plan:
     """The static costs of one run shape -- its blocks (addresses, sizes, code bytes) and
     the edges between them -- as arrays over the run's *count vector*: the block
-    executions, the edge traversals (all edges of the counts, in their order), then each
-    block's fetch and data stall cycles (:func:`mcusim.timing.memory.memory_cycles`).
+    executions, the edge traversals (all edges of the counts, in their order), each
+    block's fetch and data stall cycles (:func:`mcusim.timing.memory.memory_cycles`), then
+    the block fields ``fields`` of the counts (division cycles and divisions, branch
+    switches), ``len(blocks)`` values each.
 
-    The run totals (core, branch, pipeline, fetch, data) are ``totals @ counts``; the
+    The run totals (core, branch, pipeline, fetch, data) are ``totals @ vector``; the
     cycles of instruction ``k`` of the blocks (in order) are the sum of
-    ``coef * counts[col]`` over the entries with ``at == k``.  Index ``sink``, one past the
-    last instruction, takes what would go to an instruction of an empty block.  Branch
-    sites whose cost depends on the counts (``site_costs``) and the run's exit are costed per
-    run by the model.
+    ``coef * vector[col]`` over the entries with ``at == k``.  Index ``sink``, one past the
+    last instruction, takes what would go to an instruction of an empty block.  The costs
+    of branch sites that depend on the counts (``site_costs``) and of the run's exit are
+    evaluated per run by the model.
     """
 
     reads: tuple[tuple[int, int], ...]   # (address, size) of the code pieces read
@@ -98,19 +100,19 @@ class _Plan:
     keys: tuple[_Key, ...]               # (address, bytes) of each block
     blocks: tuple[Block, ...]
     index: dict[int, int]                # block address -> position
+    fields: tuple[str, ...]              # block fields at the end of the count vector
     totals: np.ndarray                   # int64 (5, len(count vector))
     at: np.ndarray                       # per non-zero entry: flat instruction index,
     col: np.ndarray                      # position in the count vector,
     coef: np.ndarray                     # and cycles per count (int64)
     spans: tuple[tuple[int, int], ...]   # flat range of each block's instructions
     last: list[int]                      # flat index of each block's last instruction
-    div_at: list[int]                    # ... of its first SDIV/UDIV (else its first)
     #: the count-dependent costs of the branch sites (blocks with an outgoing costed edge,
-    #: in the order of their first one), or None; their successor edges' positions in the
-    #: count vector, the sites' blocks and their last instructions' flat indices
+    #: in the order of their first one), or None; the positions in the count vector of
+    #: their successor edges and of their switches, and their last instructions' indices
     site_costs: SiteCosts | None
     site_cols: np.ndarray
-    site_blocks: np.ndarray
+    switch_cols: np.ndarray | None
     site_at: np.ndarray
     exits: dict[int, int] = field(default_factory=dict)  # block -> exit cycles (on use)
     recorded: bool = False               # its keys were given to an ``account(record=)``
@@ -120,21 +122,50 @@ class _Plan:
         return self.spans[-1][1] if self.spans else 0
 
 
+class _BlockCost(NamedTuple):
+    """What the accounting keeps of a distinct block (address and bytes)."""
+
+    id: int
+    block: Block
+    base: list[int]     # cycles of each instruction for one execution
+    total: int          # their sum
+    first_load: int     # position of the first load (see _first_load)
+    first_div: int      # ... of the first SDIV/UDIV (0: none)
+
+
 class _Costs:
     """Per-model caches of block and edge costs and of run plans.
 
-    ``block`` maps a block's (address, bytes) to ``(id, decoded block, cycles per
-    instruction, their sum)``; ``edge`` maps a pair of block ids to ``(taken cycles,
-    pipeline delta)``; ``plans`` maps a run's shape (:func:`_shape_key`) to its
-    :class:`_Plan`.
+    ``block`` maps a block's (address, bytes) to its :class:`_BlockCost`; ``edge`` maps a
+    pair of block ids to ``(taken cycles, pipeline delta)``; ``plans`` maps a run's shape
+    (:func:`_shape_key`) to its :class:`_Plan`.
     """
 
     def __init__(self, model: CoreModel, decoder: Decoder) -> None:
         self.model = model
         self.decoder = decoder
-        self.block: dict[_Key, tuple[int, Block, np.ndarray, int]] = {}
+        self.block: dict[_Key, _BlockCost] = {}
         self.edge: dict[tuple[int, int], tuple[int, int]] = {}
         self.plans: dict[tuple[Any, ...], _Plan] = {}
+
+    def block_cost(self, address: int, code: bytes) -> _BlockCost:
+        """The costs of the block of ``code`` at ``address`` (decoded on first use)."""
+        cost = self.block.get((address, code))
+        if cost is None:
+            blk = self.decoder.decode_block(address, code)
+            base = [int(c) for c in self.model.block_cycles(blk)]
+            cost = self.block[(address, code)] = _BlockCost(
+                len(self.block), blk, base, sum(base), _first_load(blk), _first_div(blk))
+        return cost
+
+    def edge_cost(self, src: _BlockCost, dst: _BlockCost) -> tuple[int, int]:
+        """``(taken cycles, pipeline delta)`` of the edge ``src -> dst``."""
+        per = self.edge.get((src.id, dst.id))
+        if per is None:
+            per = self.edge[(src.id, dst.id)] = (
+                self.model.taken_cycles(src.block, dst.block),
+                self.model.pipeline_delta(src.block, dst.block))
+        return per
 
 
 def _costs_for(model: CoreModel, decoder: Decoder) -> _Costs:
@@ -206,11 +237,11 @@ def account(counts: Any, board: Any, read_code: Callable[[int, int], bytes],
 
 
 def _shape_key(counts: Any) -> tuple[Any, ...]:
-    """What a plan depends on besides the code bytes: the blocks' addresses and sizes and
-    the edges' ends, in the order of the counts."""
+    """What a plan depends on besides the code bytes: the fields of the counts, the
+    blocks' addresses and sizes and the edges' ends, in the order of the counts."""
     arr, edges = counts.blocks, counts.edges
-    return (len(arr), len(edges), arr["addr"].tobytes(), arr["size"].tobytes(),
-            edges["src"].tobytes(), edges["dst"].tobytes())
+    return (arr.dtype.names, len(arr), len(edges), arr["addr"].tobytes(),
+            arr["size"].tobytes(), edges["src"].tobytes(), edges["dst"].tobytes())
 
 
 def _code_unchanged(plan: _Plan, read_code: Callable[[int, int], bytes]) -> bool:
@@ -223,87 +254,82 @@ def _code_unchanged(plan: _Plan, read_code: Callable[[int, int], bytes]) -> bool
 
 def _make_plan(costs: _Costs, counts: Any, read_code: Callable[[int, int], bytes]) -> _Plan:
     """Decode and cost (or find in ``costs``) the blocks and edges of the run's shape."""
-    model, dec = costs.model, costs.decoder
-    arr = counts.blocks
+    model = costs.model
+    arr, edges = counts.blocks, counts.edges
     addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
     reads, pieces, code = _read_pieces(read_code, addrs, sizes)
-    ids: list[int] = []
-    blocks: list[Block] = []
-    bases: list[np.ndarray] = []
-    index: dict[int, int] = {}
-    nb, ne = len(addrs), len(counts.edges)
-    totals = np.zeros((5, 3 * nb + ne), dtype=np.int64)
-    for i, (addr, blk_code) in enumerate(zip(addrs, code)):
-        cached = costs.block.get((addr, blk_code))
-        if cached is None:
-            blk = dec.decode_block(addr, blk_code)
-            base = np.asarray(model.block_cycles(blk), dtype=np.int64)
-            cached = costs.block[(addr, blk_code)] = (len(costs.block), blk, base,
-                                                      int(base.sum()))
-        ids.append(cached[0])
-        blocks.append(cached[1])
-        bases.append(cached[2])
-        totals[0, i] = cached[3]
-        index[addr] = i
-    ninsn = np.array([len(b.insns) for b in blocks], dtype=np.int64)
-    ends = np.cumsum(ninsn)
-    starts = ends - ninsn
-    sink = int(ends[-1]) if nb else 0
-    first = np.where(ninsn > 0, starts, sink).tolist()
-    last = np.where(ninsn > 0, ends - 1, sink).tolist()
-    at: list[int] = list(range(sink))
-    col: list[int] = np.repeat(np.arange(nb), ninsn).tolist()
-    coef: list[int] = np.concatenate(bases).tolist() if nb else []
+    entries = [costs.block_cost(a, c) for a, c in zip(addrs, code)]
+    blocks = tuple(c.block for c in entries)
+    index = {a: i for i, a in enumerate(addrs)}
+    nb, ne = len(entries), len(edges)
+    starts = [0]
+    for c in entries:
+        starts.append(starts[-1] + len(c.base))
+    sink = starts.pop()
+    first = [s if c.base else sink for s, c in zip(starts, entries)]
+    last = [s + len(c.base) - 1 if c.base else sink for s, c in zip(starts, entries)]
+    names = arr.dtype.names
+    division = "divn" in names and "divcyc" in names
+    fields = ("divcyc", "divn") if division else ()
+    # per-instruction entries (at, col, coef): each instruction's base cost per execution
+    at = list(range(sink))
+    col = [i for i, c in enumerate(entries) for _ in c.base]
+    coef = [x for c in entries for x in c.base]
+    rows = np.zeros((5, (3 + len(fields)) * nb + ne + ("switches" in names) * nb), np.int64)
+    rows[0, :nb] = [c.total for c in entries]
     succ: dict[int, list[tuple[int, Block]]] = defaultdict(list)
-    for e, (s, d) in enumerate(zip(counts.edges["src"].tolist(),
-                                   counts.edges["dst"].tolist())):
+    for e, (s, d) in enumerate(zip(edges["src"].tolist(), edges["dst"].tolist())):
         si, di = index.get(s), index.get(d)
         if si is None or di is None:
             continue
-        src, dst = blocks[si], blocks[di]
-        ekey = (ids[si], ids[di])
-        per = costs.edge.get(ekey)
-        if per is None:
-            per = costs.edge[ekey] = (model.taken_cycles(src, dst),
-                                      model.pipeline_delta(src, dst))
-        totals[1:3, nb + e] = per
+        per = costs.edge_cost(entries[si], entries[di])
+        rows[1:3, nb + e] = per
         for row_at, c in ((last[si], per[0]), (first[di], per[1])):
             if c:
                 at.append(row_at)
                 col.append(nb + e)
                 coef.append(c)
-        succ[si].append((e, dst))
-    totals[3, nb + ne:2 * nb + ne] = totals[4, 2 * nb + ne:] = 1
-    at += first + [f + _first_load(b) for f, b in zip(first, blocks)]
-    col += list(range(nb + ne, 3 * nb + ne))
+        succ[si].append((e, blocks[di]))
+    fetch_col, data_col = nb + ne, 2 * nb + ne
+    rows[3, fetch_col:fetch_col + nb] = rows[4, data_col:data_col + nb] = 1
+    at += first + [f + c.first_load for f, c in zip(first, entries)]
+    col += list(range(fetch_col, fetch_col + 2 * nb))
     coef += [1] * (2 * nb)
+    if division:   # the native hook's operand-timed cycles replace the table's fixed cost
+        static = model.table.classes["div"].cycles
+        div_col = 3 * nb + ne
+        rows[0, div_col:div_col + nb], rows[0, div_col + nb:div_col + 2 * nb] = 1, -static
+        div_at = [f + c.first_div for f, c in zip(first, entries)]
+        at += div_at + div_at
+        col += list(range(div_col, div_col + 2 * nb))
+        coef += [1] * nb + [-static] * nb
     site_blocks = list(succ)
     site_costs = model.site_costs([(blocks[si], [b for _, b in succ[si]]) for si in site_blocks])
+    switch_cols = None
+    if site_costs is not None and "switches" in names:
+        fields += ("switches",)
+        switch_cols = np.array(site_blocks, dtype=np.intp) + (2 + len(fields)) * nb + ne
     return _Plan(
-        reads=tuple(reads), code=tuple(pieces), keys=tuple(zip(addrs, code)),
-        blocks=tuple(blocks), index=index, totals=totals,
+        reads=tuple(reads), code=tuple(pieces), keys=tuple(zip(addrs, code)), blocks=blocks,
+        index=index, fields=fields, totals=rows[:, :(3 + len(fields)) * nb + ne],
         at=np.array(at, dtype=np.intp), col=np.array(col, dtype=np.intp),
         coef=np.array(coef, dtype=np.int64),
-        spans=tuple(zip(starts.tolist(), ends.tolist())), last=last,
-        div_at=[f + _first_div(b) for f, b in zip(first, blocks)], site_costs=site_costs,
+        spans=tuple(zip(starts, [s + len(c.base) for s, c in zip(starts, entries)])),
+        last=last, site_costs=site_costs,
         site_cols=np.array([nb + e for si in site_blocks for e, _ in succ[si]], dtype=np.intp),
-        site_blocks=np.array(site_blocks, dtype=np.intp),
-        site_at=np.array([last[si] for si in site_blocks], dtype=np.intp))
+        switch_cols=switch_cols, site_at=np.array([last[si] for si in site_blocks], np.intp))
 
 
 def _cost(plan: _Plan, counts: Any, board: Any, model: CoreModel) -> Accounting:
     """Cost the counts of a run of the plan's shape."""
     arr = counts.blocks
-    execs = arr["count"].astype(np.uint64)
-    fetch, data = memory_cycles(board, arr)
-    vec = np.concatenate([execs, counts.edges["count"], fetch, data], dtype=np.int64,
-                         casting="unsafe")
-    core, branch, pipeline, fetched, missed = (plan.totals @ vec).tolist()
+    vec = np.concatenate([arr["count"], counts.edges["count"], *memory_cycles(board, arr),
+                          *[arr[f] for f in plan.fields]], dtype=np.int64, casting="unsafe")
+    core, branch, pipeline, fetch, data = (plan.totals @ vec).tolist()
     extras: list[tuple[Any, Any]] = []      # (flat indices, cycles) beyond the matrix
     if plan.site_costs is not None:
-        switches = (arr["switches"][plan.site_blocks].astype(np.int64)
-                    if "switches" in arr.dtype.names else None)
-        extra = plan.site_costs(vec[plan.site_cols], switches)
+        extra = plan.site_costs(vec[plan.site_cols],
+                                None if plan.switch_cols is None else vec[plan.switch_cols])
         extras.append((plan.site_at, extra))
         branch += int(extra.sum())
     last = plan.index.get(int(counts.last))
@@ -313,20 +339,9 @@ def _cost(plan: _Plan, counts: Any, board: Any, model: CoreModel) -> Accounting:
             extra = plan.exits[last] = model.exit_cycles(plan.blocks[last])
         extras.append((plan.last[last], extra))
         branch += extra
-    if "divn" in arr.dtype.names and arr["divn"].any():
-        static = model.table.classes["div"].cycles
-        for i, divn, divcyc in zip(*_nonzero_rows(arr, "divn", "divcyc")):
-            extras.append((plan.div_at[i], divcyc - static * divn))
-            core += divcyc - static * divn
-    return Accounting(list(plan.blocks), execs, core, branch, pipeline, fetched, missed,
+    return Accounting(list(plan.blocks), vec[:len(arr)].view(np.uint64), core, branch,
+                      pipeline, fetch, data,
                       per_instruction=lambda: _per_instruction(plan, vec, extras))
-
-
-def _nonzero_rows(arr: np.ndarray, name: str, *others: str) -> list[list[int]]:
-    """Positions of the blocks whose ``name`` count is non-zero, then that count and the
-    ``others`` of those blocks (plain ints)."""
-    rows = np.flatnonzero(arr[name])
-    return [rows.tolist()] + [arr[f][rows].tolist() for f in (name, *others)]
 
 
 def _per_instruction(plan: _Plan, vec: np.ndarray,
