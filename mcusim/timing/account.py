@@ -12,6 +12,7 @@ over its blocks or edges.  The cycles per instruction are computed when first re
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import accumulate
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, NamedTuple
@@ -99,12 +100,13 @@ class _Plan:
     code: tuple[bytes, ...]              # and their bytes, to check the code is unchanged
     keys: tuple[_Key, ...]               # (address, bytes) of each block
     blocks: tuple[Block, ...]
+    entries: tuple[_BlockCost, ...]      # their costs
     index: dict[int, int]                # block address -> position
     fields: tuple[str, ...]              # block fields at the end of the count vector
     totals: np.ndarray                   # int64 (5, len(count vector))
-    at: np.ndarray                       # per non-zero entry: flat instruction index,
-    col: np.ndarray                      # position in the count vector,
-    coef: np.ndarray                     # and cycles per count (int64)
+    edges: list[tuple[int, int, int]]    # costed edges: (position, source, target block)
+    taken: list[int]                     # per edge of the counts: taken-branch cycles
+    pipe: list[int]                      # ... and pipeline delta (0 when not costed)
     spans: tuple[tuple[int, int], ...]   # flat range of each block's instructions
     last: list[int]                      # flat index of each block's last instruction
     #: the count-dependent costs of the branch sites (blocks with an outgoing costed edge,
@@ -120,6 +122,32 @@ class _Plan:
     @property
     def sink(self) -> int:
         return self.spans[-1][1] if self.spans else 0
+
+    @cached_property
+    def sparse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(at, col, coef)``: the per-instruction cycles as entries of a sparse matrix
+        over the count vector (see the class; made on first use)."""
+        nb, ne = len(self.blocks), len(self.taken)
+        first = [a if a < b else self.sink for a, b in self.spans]
+        at = list(range(self.sink))                   # base cost per execution
+        col = [i for i, c in enumerate(self.entries) for _ in c.base]
+        coef = [x for c in self.entries for x in c.base]
+        for e, si, di in self.edges:                  # taken-branch and pipeline cycles
+            for k, c in ((self.last[si], self.taken[e]), (first[di], self.pipe[e])):
+                if c:
+                    at.append(k)
+                    col.append(nb + e)
+                    coef.append(c)
+        at += first + [f + c.first_load for f, c in zip(first, self.entries)]
+        col += range(nb + ne, 3 * nb + ne)            # fetch and data stalls
+        coef += [1] * (2 * nb)
+        if self.fields[:2] == ("divcyc", "divn"):      # per run divisions replace the table
+            div_at = [f + c.first_div for f, c in zip(first, self.entries)]
+            at += div_at + div_at
+            col += range(3 * nb + ne, 5 * nb + ne)
+            coef += self.totals[0, 3 * nb + ne:5 * nb + ne].tolist()
+        return (np.array(at, dtype=np.intp), np.array(col, dtype=np.intp),
+                np.array(coef, dtype=np.int64))
 
 
 class _BlockCost(NamedTuple):
@@ -258,65 +286,51 @@ def _make_plan(costs: _Costs, counts: Any, read_code: Callable[[int, int], bytes
     arr, edges = counts.blocks, counts.edges
     addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
     reads, pieces, code = _read_pieces(read_code, addrs, sizes)
-    entries = [costs.block_cost(a, c) for a, c in zip(addrs, code)]
-    blocks = tuple(c.block for c in entries)
+    known = costs.block.get
+    entries = [known((a, c)) or costs.block_cost(a, c) for a, c in zip(addrs, code)]
     index = {a: i for i, a in enumerate(addrs)}
     nb, ne = len(entries), len(edges)
-    starts = [0]
-    for c in entries:
-        starts.append(starts[-1] + len(c.base))
-    sink = starts.pop()
-    first = [s if c.base else sink for s, c in zip(starts, entries)]
-    last = [s + len(c.base) - 1 if c.base else sink for s, c in zip(starts, entries)]
     names = arr.dtype.names
-    division = "divn" in names and "divcyc" in names
-    fields = ("divcyc", "divn") if division else ()
-    # per-instruction entries (at, col, coef): each instruction's base cost per execution
-    at = list(range(sink))
-    col = [i for i, c in enumerate(entries) for _ in c.base]
-    coef = [x for c in entries for x in c.base]
+    fields: tuple[str, ...] = ("divcyc", "divn") if "divn" in names and "divcyc" in names \
+        else ()
     rows = np.zeros((5, (3 + len(fields)) * nb + ne + ("switches" in names) * nb), np.int64)
     rows[0, :nb] = [c.total for c in entries]
-    succ: dict[int, list[tuple[int, Block]]] = defaultdict(list)
-    for e, (s, d) in enumerate(zip(edges["src"].tolist(), edges["dst"].tolist())):
+    taken, pipe = [0] * ne, [0] * ne
+    kept: list[tuple[int, int, int]] = []
+    succ: dict[int, list[Block]] = defaultdict(list)
+    succ_at: dict[int, list[int]] = defaultdict(list)     # their positions in the vector
+    known_edge = costs.edge.get
+    for e, s, d in zip(range(ne), edges["src"].tolist(), edges["dst"].tolist()):
         si, di = index.get(s), index.get(d)
         if si is None or di is None:
             continue
-        per = costs.edge_cost(entries[si], entries[di])
-        rows[1:3, nb + e] = per
-        for row_at, c in ((last[si], per[0]), (first[di], per[1])):
-            if c:
-                at.append(row_at)
-                col.append(nb + e)
-                coef.append(c)
-        succ[si].append((e, blocks[di]))
-    fetch_col, data_col = nb + ne, 2 * nb + ne
-    rows[3, fetch_col:fetch_col + nb] = rows[4, data_col:data_col + nb] = 1
-    at += first + [f + c.first_load for f, c in zip(first, entries)]
-    col += list(range(fetch_col, fetch_col + 2 * nb))
-    coef += [1] * (2 * nb)
-    if division:   # the native hook's operand-timed cycles replace the table's fixed cost
+        src, dst = entries[si], entries[di]
+        taken[e], pipe[e] = known_edge((src.id, dst.id)) or costs.edge_cost(src, dst)
+        kept.append((e, si, di))
+        succ[si].append(dst.block)
+        succ_at[si].append(nb + e)
+    rows[1, nb:nb + ne], rows[2, nb:nb + ne] = taken, pipe
+    rows[3, nb + ne:2 * nb + ne] = rows[4, 2 * nb + ne:3 * nb + ne] = 1
+    if fields:      # the native hook's operand-timed cycles replace the table's fixed cost
         static = model.table.classes["div"].cycles
-        div_col = 3 * nb + ne
-        rows[0, div_col:div_col + nb], rows[0, div_col + nb:div_col + 2 * nb] = 1, -static
-        div_at = [f + c.first_div for f, c in zip(first, entries)]
-        at += div_at + div_at
-        col += list(range(div_col, div_col + 2 * nb))
-        coef += [1] * nb + [-static] * nb
+        rows[0, 3 * nb + ne:4 * nb + ne], rows[0, 4 * nb + ne:5 * nb + ne] = 1, -static
+    blocks = tuple(c.block for c in entries)
     site_blocks = list(succ)
-    site_costs = model.site_costs([(blocks[si], [b for _, b in succ[si]]) for si in site_blocks])
+    site_costs = model.site_costs([(blocks[si], succ[si]) for si in site_blocks])
     switch_cols = None
     if site_costs is not None and "switches" in names:
         fields += ("switches",)
         switch_cols = np.array(site_blocks, dtype=np.intp) + (2 + len(fields)) * nb + ne
+    ends = list(accumulate(len(c.base) for c in entries))
+    sink = ends[-1] if ends else 0
+    last = [x - 1 if c.base else sink for x, c in zip(ends, entries)]
     return _Plan(
         reads=tuple(reads), code=tuple(pieces), keys=tuple(zip(addrs, code)), blocks=blocks,
-        index=index, fields=fields, totals=rows[:, :(3 + len(fields)) * nb + ne],
-        at=np.array(at, dtype=np.intp), col=np.array(col, dtype=np.intp),
-        coef=np.array(coef, dtype=np.int64),
-        spans=tuple(zip(starts, [s + len(c.base) for s, c in zip(starts, entries)])),
-        last=last, site_costs=site_costs,
-        site_cols=np.array([nb + e for si in site_blocks for e, _ in succ[si]], dtype=np.intp),
+        entries=tuple(entries), index=index, fields=fields,
+        totals=rows[:, :(3 + len(fields)) * nb + ne], edges=kept, taken=taken, pipe=pipe,
+        spans=tuple(zip([x - len(c.base) for x, c in zip(ends, entries)], ends)), last=last,
+        site_costs=site_costs,
+        site_cols=np.array([c for si in site_blocks for c in succ_at[si]], dtype=np.intp),
         switch_cols=switch_cols, site_at=np.array([last[si] for si in site_blocks], np.intp))
 
 
@@ -347,8 +361,9 @@ def _cost(plan: _Plan, counts: Any, board: Any, model: CoreModel) -> Accounting:
 def _per_instruction(plan: _Plan, vec: np.ndarray,
                      extras: list[tuple[Any, Any]]) -> list[np.ndarray]:
     """The cycles of each instruction of each block of a run (see :class:`_Plan`)."""
+    at, col, coef = plan.sparse
     flat = np.zeros(plan.sink + 1, dtype=np.int64)
-    np.add.at(flat, plan.at, plan.coef * vec[plan.col])
+    np.add.at(flat, at, coef * vec[col])
     for at, extra in extras:
         np.add.at(flat, at, extra)
     return [flat[a:b] for a, b in plan.spans]
