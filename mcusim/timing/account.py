@@ -12,9 +12,9 @@ over its blocks or edges.  The cycles per instruction are computed when first re
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import accumulate
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -47,6 +47,8 @@ class Accounting:
     core, branch, pipeline, fetch, data
         Run totals of: the per-block costs, taken-branch refill / prediction costs,
         cross-block pipelining adjustments, instruction-fetch and data miss penalties.
+    per_instruction
+        Computes :attr:`cycles` (called once, when they are first read).
     """
 
     blocks: list[Block]
@@ -56,7 +58,6 @@ class Accounting:
     pipeline: int
     fetch: int
     data: int
-    #: computes :attr:`cycles`
     per_instruction: Callable[[], list[np.ndarray]] = field(repr=False, compare=False)
 
     @cached_property
@@ -79,7 +80,7 @@ class Accounting:
 PLAN_CACHE_SIZE = 128
 
 
-@dataclass
+@dataclass(eq=False)
 class _Plan:
     """The static costs of one run shape -- its blocks (addresses, sizes, code bytes) and
     the edges between them -- as arrays over the run's *count vector*: the block
@@ -286,8 +287,7 @@ def _make_plan(costs: _Costs, counts: Any, read_code: Callable[[int, int], bytes
     arr, edges = counts.blocks, counts.edges
     addrs, sizes = arr["addr"].tolist(), arr["size"].tolist()
     reads, pieces, code = _read_pieces(read_code, addrs, sizes)
-    known = costs.block.get
-    entries = [known((a, c)) or costs.block_cost(a, c) for a, c in zip(addrs, code)]
+    entries = [costs.block_cost(a, c) for a, c in zip(addrs, code)]
     index = {a: i for i, a in enumerate(addrs)}
     nb, ne = len(entries), len(edges)
     names = arr.dtype.names
@@ -299,19 +299,19 @@ def _make_plan(costs: _Costs, counts: Any, read_code: Callable[[int, int], bytes
     kept: list[tuple[int, int, int]] = []
     succ: dict[int, list[Block]] = defaultdict(list)
     succ_at: dict[int, list[int]] = defaultdict(list)     # their positions in the vector
-    known_edge = costs.edge.get
     for e, s, d in zip(range(ne), edges["src"].tolist(), edges["dst"].tolist()):
         si, di = index.get(s), index.get(d)
         if si is None or di is None:
             continue
         src, dst = entries[si], entries[di]
-        taken[e], pipe[e] = known_edge((src.id, dst.id)) or costs.edge_cost(src, dst)
+        taken[e], pipe[e] = costs.edge_cost(src, dst)
         kept.append((e, si, di))
         succ[si].append(dst.block)
         succ_at[si].append(nb + e)
     rows[1, nb:nb + ne], rows[2, nb:nb + ne] = taken, pipe
     rows[3, nb + ne:2 * nb + ne] = rows[4, 2 * nb + ne:3 * nb + ne] = 1
     if fields:      # the native hook's operand-timed cycles replace the table's fixed cost
+        # (both counts are 0 in a block that ran no division)
         static = model.table.classes["div"].cycles
         rows[0, 3 * nb + ne:4 * nb + ne], rows[0, 4 * nb + ne:5 * nb + ne] = 1, -static
     blocks = tuple(c.block for c in entries)
@@ -364,8 +364,8 @@ def _per_instruction(plan: _Plan, vec: np.ndarray,
     at, col, coef = plan.sparse
     flat = np.zeros(plan.sink + 1, dtype=np.int64)
     np.add.at(flat, at, coef * vec[col])
-    for at, extra in extras:
-        np.add.at(flat, at, extra)
+    for where, extra in extras:
+        np.add.at(flat, where, extra)
     return [flat[a:b] for a, b in plan.spans]
 
 
