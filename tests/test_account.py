@@ -4,6 +4,7 @@ run is never costed with a stale plan (changed code at the same addresses, other
 from __future__ import annotations
 
 import functools
+import importlib
 from collections import defaultdict
 
 import numpy as np
@@ -20,7 +21,7 @@ from mcusim.timing.classify import classify
 from tests.conftest import BOARDS
 from tests.microbench_util import microbench_machine, microbench_sources
 
-account_module = __import__("mcusim.timing.account", fromlist=["_make_plan"])
+account_module = importlib.import_module("mcusim.timing.account")   # not the function
 PROGRAMS = [FIRMWARE_DIR / "microbench" / "mb_programs.c",
             FIRMWARE_DIR / "basic" / "mcu_dot_s8.c", FIRMWARE_DIR / "basic" / "mcu_rms_f32.c"]
 

@@ -91,10 +91,10 @@ class _Plan:
 
     The run totals (core, branch, pipeline, fetch, data) are ``totals @ vector``; the
     cycles of instruction ``k`` of the blocks (in order) are the sum of
-    ``coef * vector[col]`` over the entries with ``at == k``.  Index ``sink``, one past the
-    last instruction, takes what would go to an instruction of an empty block.  The costs
-    of branch sites that depend on the counts (``site_costs``) and of the run's exit are
-    evaluated per run by the model.
+    ``coef * vector[col]`` over the entries of :attr:`sparse` with ``at == k`` (index
+    ``sink``, one past the last instruction, takes what would go to an instruction of an
+    empty block).  The costs of branch sites that depend on the counts (``site_costs``)
+    and of the run's exit are evaluated per run by the model.
     """
 
     reads: tuple[tuple[int, int], ...]   # (address, size) of the code pieces read
