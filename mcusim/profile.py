@@ -109,9 +109,10 @@ def build_profile(machine: Any, counts: Any, *, decoder: Decoder | None = None,
         acc = account(counts, board, machine.read_bytes, model, decoder=decoder)
     else:   # the shared decoder: reuse (and keep) the blocks other processes decoded
         shared, keys = get_decoder(), []
-        _block_cache.seed(image, shared)
-        acc = account(counts, board, machine.read_bytes, model, decoder=shared, record=keys)
-        _block_cache.store(image, shared, keys)
+        acc = account(counts, board, machine.read_bytes, model, decoder=shared, record=keys,
+                      before_decode=lambda: _block_cache.seed(image, shared))
+        if keys:    # a run shape the model had not planned yet: its blocks may be new
+            _block_cache.store(image, shared, keys)
     return Profile(board=board, image=getattr(machine, "image", None), accounting=acc,
                    counts=counts, result=result)
 

@@ -7,12 +7,20 @@ execution counts with per-block and per-edge costs, never per-instruction Python
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
 
 from mcusim.decoder import Block, Insn
 from mcusim.timing.table import CostTable
 
-__all__ = ["CoreModel", "is_taken", "address_regs", "writeback_only"]
+__all__ = ["CoreModel", "SiteCosts", "is_taken", "address_regs", "writeback_only"]
+
+#: ``costs(counts, switches) -> cycles``: the count-dependent costs of a fixed list of branch
+#: sites (:meth:`CoreModel.site_costs`) for one run.  ``counts``: int64, the traversals of
+#: each site's successor edges, the sites one after the other; ``switches``: int64 per
+#: site, or None (not recorded).  Returns int64 cycles per site.
+SiteCosts = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 
 class CoreModel(Protocol):
@@ -42,6 +50,12 @@ class CoreModel(Protocol):
         (branch misprediction), charged to its last instruction.  ``switches``: how many
         times the site's successor changed from one execution to the next (``None``:
         not recorded)."""
+
+    def site_costs(self, sites: Sequence[tuple[Block, Sequence[Block]]]) -> SiteCosts | None:
+        """:meth:`site_cycles` of many sites at once: for sites given as the block ending
+        each and its successor blocks (at least one), a function costing them for the
+        successor counts of any run (None: they never cost anything).  The accounting
+        calls it once per run shape and the function once per run."""
 
     def exit_cycles(self, src: Block) -> int:
         """Extra cycles of the final exit of the run from ``src`` (the return to the caller)."""

@@ -117,6 +117,9 @@ class M4Model:
                     switches: int | None = None) -> int:
         return 0
 
+    def site_costs(self, sites: Sequence[tuple[Block, Sequence[Block]]]) -> None:
+        return None
+
     def exit_cycles(self, src: Block) -> int:
         return self.refill(src, None) if src.insns[-1].branch is not None else 0
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
+
 from mcusim.decoder import DIRECT, Block, Insn
 from mcusim.timing.base import address_regs, is_taken, writeback_only
 from mcusim.timing.classify import classify, is_fp_arith, is_memory, is_multiply
@@ -41,6 +43,8 @@ _PLAIN_MUL = frozenset({"mul", "mla", "mls", "smull", "umull", "smlal", "umlal"}
 _DSP_ALU = frozenset({"rev", "rev16", "revsh", "rbit", "ssat", "usat", "ssat16", "usat16",
                       "qadd", "qsub", "qdadd", "qdsub", "sel", "usad8", "usada8"})
 _WINDOW = 4
+# kinds of branch site (M7Model.site_costs)
+_NO_COST, _CONDITIONAL, _ALWAYS, _INDIRECT = range(4)
 
 
 @dataclass
@@ -178,30 +182,65 @@ class M7Model:
 
     def site_cycles(self, src: Block, successors: Sequence[tuple[Block, int]],
                     switches: int | None = None) -> int:
-        last = src.insns[-1]
-        if last.branch is None or not successors:
+        if not successors:
             return 0
-        taken = [(dst, n) for dst, n in successors if is_taken(src, dst)]
-        if not taken:
-            return 0
-        if last.branch == DIRECT and last.conditional:
-            n_taken = sum(n for _, n in taken)
-            n_fall = sum(n for dst, n in successors if not is_taken(src, dst))
-            misses = min(n_taken, n_fall)
-            if switches is not None:
-                # a dynamic predictor misses about once per change of outcome run (a loop's
-                # exit, then its first taken back-edge is predicted again): at most one miss
-                # per two changes beyond what a static majority guess would miss
-                misses = min(misses, (switches + 1) // 2)
-        elif last.branch == DIRECT:
-            misses = 0
-        else:
-            total = sum(n for _, n in successors)
-            misses = total - max(n for _, n in successors)
-        return self._mispredict * (misses + 1)
+        costs = self.site_costs([(src, [dst for dst, _ in successors])])
+        return int(costs(np.array([n for _, n in successors], dtype=np.int64),
+                         None if switches is None else np.array([switches], dtype=np.int64))[0])
+
+    def site_costs(self, sites: Sequence[tuple[Block, Sequence[Block]]]) -> _SiteCosts:
+        kinds, taken, starts = [], [], []
+        for src, successors in sites:
+            last = src.insns[-1]
+            starts.append(len(taken))
+            taken += [is_taken(src, dst) for dst in successors]
+            if last.branch is None or not any(taken[starts[-1]:]):
+                kinds.append(_NO_COST)
+            elif last.branch == DIRECT:
+                kinds.append(_CONDITIONAL if last.conditional else _ALWAYS)
+            else:
+                kinds.append(_INDIRECT)
+        kind = np.array(kinds, dtype=np.int8)
+        return _SiteCosts(np.array(starts, dtype=np.intp), np.array(taken, dtype=np.int64),
+                          np.flatnonzero(kind == _ALWAYS), np.flatnonzero(kind == _INDIRECT),
+                          np.where(kind == _NO_COST, 0, self._mispredict).astype(np.int64))
 
     def exit_cycles(self, src: Block) -> int:
         return self._taken if src.insns[-1].branch is not None else 0
+
+
+@dataclass(frozen=True)
+class _SiteCosts:
+    """Misprediction cycles of a fixed list of branch sites (:meth:`M7Model.site_costs`).
+
+    A conditional direct branch mispredicts ``min(taken, not taken)`` times (a static
+    majority guess), or, when the run recorded how often the site's outcome changed,
+    at most once per two changes (a dynamic predictor misses about once per change of
+    outcome run: a loop's exit, then its first taken back-edge is predicted again); an
+    unconditional direct branch never does; an indirect one each time it does not go to
+    its most frequent target.  Each site with a taken successor also pays one
+    misprediction (its first, unpredicted execution).
+    """
+
+    starts: np.ndarray      # per site: its first successor entry
+    taken: np.ndarray       # per successor entry: 1 when the edge is a taken branch
+    always: np.ndarray      # positions of the sites of unconditional direct branches
+    indirect: np.ndarray    # positions of the sites of indirect branches
+    charge: np.ndarray      # per site: cycles of a misprediction (0: the site never pays)
+
+    def __call__(self, counts: np.ndarray, switches: np.ndarray | None) -> np.ndarray:
+        if not len(self.starts):
+            return np.zeros(0, dtype=np.int64)
+        n_taken = np.add.reduceat(counts * self.taken, self.starts)
+        total = np.add.reduceat(counts, self.starts)
+        misses = np.minimum(n_taken, total - n_taken)
+        if switches is not None:
+            misses = np.minimum(misses, (switches + 1) // 2)
+        misses[self.always] = 0
+        if len(self.indirect):
+            misses[self.indirect] = (total - np.maximum.reduceat(counts, self.starts)
+                                     )[self.indirect]
+        return self.charge * (misses + 1)
 
 
 _ACC_LAST = frozenset({"mla", "mls", "smlad", "smladx", "smlsd", "smlsdx", "smlabb", "smlabt",

@@ -32,6 +32,6 @@ def memory_cycles(board: Any, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Returns
     -------
     (fetch, data)
-        int64 arrays, cycles per block over the whole run.
+        uint64 arrays (views of ``blocks``), cycles per block over the whole run.
     """
-    return blocks["istall"].astype(np.int64), blocks["dstall"].astype(np.int64)
+    return blocks["istall"], blocks["dstall"]
