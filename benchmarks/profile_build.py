@@ -15,7 +15,9 @@ code, as in a sweep), in turn in two ways:
 Prints the best of ``--repeat`` for each, as milliseconds and as a share of the call's own
 time (best of the same runs), and the speed-up.  ``--baseline CHECKOUT`` adds the profile
 build of another source tree (e.g. the main branch before this change), measured the same
-way in a child process.  Only prints (no docs page is written).
+way in a child process.  Writes the tables into docs/performance.md between
+``<!-- profile-table:start -->`` and ``<!-- profile-table:end -->`` (``--no-readme``: only
+prints them).
 
 Usage: ``python benchmarks/profile_build.py [--board stm32f469i stm32f746zg] [--repeat 41]
 [--programs int8 branchy alias] [--baseline CHECKOUT]``
@@ -34,6 +36,7 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _readme import publish  # noqa: E402
 
 PROGRAMS = ["int8", "branchy", "alias"]
 
@@ -134,16 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", metavar="CHECKOUT",
                     help="also time the profile build of another source tree (e.g. a "
                          "worktree of the main branch), in columns of its own")
+    ap.add_argument("--no-readme", action="store_true",
+                    help="only print the tables (do not update docs/performance.md)")
     ap.add_argument("--child", metavar="BOARD", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:      # a baseline tree: time its builds as they are, print JSON
         print(json.dumps(measure(args.child, args.programs, args.repeat, replanned=False)))
         return 0
+    tables = []
     for board in args.board:
         base = _baseline(args.baseline, board, args.programs, args.repeat) \
             if args.baseline else None
-        print(table(board, measure(board, args.programs, args.repeat), base), flush=True)
+        tables.append(table(board, measure(board, args.programs, args.repeat), base))
+        print(tables[-1], flush=True)
         print()
+    publish("profile-table", "\n\n".join(tables), dry=args.no_readme)
     return 0
 
 
