@@ -17,6 +17,7 @@ TARGETS: dict[str, Path] = {
     "speed-table": DOCS / "performance.md",
     "startup-table": DOCS / "performance.md",
     "hooks-table": DOCS / "performance.md",
+    "profile-table": DOCS / "performance.md",
     "s8-table": DOCS / "kernels_s8.md",
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",
