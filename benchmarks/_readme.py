@@ -18,6 +18,7 @@ TARGETS: dict[str, Path] = {
     "startup-table": DOCS / "performance.md",
     "hooks-table": DOCS / "performance.md",
     "profile-table": DOCS / "performance.md",
+    "call-table": DOCS / "performance.md",
     "s8-table": DOCS / "kernels_s8.md",
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",

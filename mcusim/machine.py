@@ -35,6 +35,7 @@ import operator
 import struct
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -876,13 +877,18 @@ class Machine:
             self.engine.set_sreg_bits(i, bits)
         return sp
 
+    @cached_property
+    def _image_ram_spans(self) -> tuple[tuple[int, int], ...]:
+        """``(address, size)`` of the image's data sections in RAM (the stack excluded)."""
+        return tuple((sec.address, sec.size) for sec in self.image.sections
+                     if not sec.executable and sec.name != ".stack"
+                     and (r := self._region_of(sec.address)) is not None and r.kind == "ram"
+                     and sec.address + sec.size <= r.end)
+
     def _snapshot(self) -> list[tuple[int, np.ndarray]]:
         """Copies of the RAM a call starts from -- the image's data, heap and every guarded
         buffer with its red zones -- so a red-zone write can be located by replaying it."""
-        spans = [(sec.address, sec.size) for sec in self.image.sections
-                 if not sec.executable and sec.name != ".stack"
-                 and (r := self._region_of(sec.address)) is not None and r.kind == "ram"
-                 and sec.address + sec.size <= r.end]
+        spans = list(self._image_ram_spans)
         spans += [(b.address - b.zone_before, b.zone_before + b.size + b.zone_after)
                   for b in self.buffers()
                   if b.guarded and self._regions[b.region].spec.kind == "ram"]

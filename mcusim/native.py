@@ -74,6 +74,7 @@ import ctypes
 import hashlib
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -392,10 +393,25 @@ def flush_caches(state: np.ndarray) -> None:
         state[off:off + n] = 0          # the way predictor only holds hints: left as is
 
 
-#: BLOCK_DTYPE fields copied from a block row, and their row fields.
-_BLOCK_COLUMNS = (("size", 1), ("ninstr", 2), ("count", 3), ("imiss", 4), ("dreads", 5),
-                  ("dmiss", 6), ("istall", B_ISTALL), ("dstall", B_DSTALL),
+#: BLOCK_DTYPE fields and the block row fields they come from.
+_BLOCK_COLUMNS = (("addr", 0), ("size", 1), ("ninstr", 2), ("count", 3), ("imiss", 4),
+                  ("dreads", 5), ("dmiss", 6), ("istall", B_ISTALL), ("dstall", B_DSTALL),
                   ("divcyc", B_DIVCYC), ("divn", B_DIVN), ("switches", B_SWITCHES))
+
+
+def _row_view(dtype: np.dtype, columns: tuple[tuple[str, int], ...], words: int) -> np.dtype:
+    """A structured dtype that reads ``dtype``'s fields out of rows of ``words`` native uint64
+    (field ``name`` from word ``column``; a 4-byte field from the word's low half)."""
+    def offset(name: str, column: int) -> int:
+        small = dtype.fields[name][0].itemsize == 4
+        return 8 * column + (4 if small and sys.byteorder == "big" else 0)
+
+    return np.dtype({"names": [n for n, _ in columns],
+                     "formats": [dtype.fields[n][0].newbyteorder("=") for n, _ in columns],
+                     "offsets": [offset(n, c) for n, c in columns], "itemsize": 8 * words})
+
+
+_BLOCK_ROW = _row_view(BLOCK_DTYPE, _BLOCK_COLUMNS, BLOCK_FIELDS)
 
 
 def read_counts(state: np.ndarray) -> BlockCounts:
@@ -403,13 +419,10 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     boff = int(state[H_BLOCKS_OFF])
     off = int(state[H_BUSED_OFF])
     slots = state[off:off + int(state[H_NBLOCKS])].astype(np.intp)
-    rows = state[(boff + slots * BLOCK_FIELDS)[:, None] + np.arange(BLOCK_FIELDS)]
-    order = np.argsort(rows[:, 0])          # by address (each address has one row)
-    rows, slots = rows[order], slots[order]
-    blocks = np.empty(len(rows), BLOCK_DTYPE)
-    blocks["addr"] = rows[:, 0] - 1
-    for name, col in _BLOCK_COLUMNS:
-        blocks[name] = rows[:, col]
+    slots = slots[np.argsort(state[boff + slots * BLOCK_FIELDS])]   # by address (one row each)
+    rows = state[(boff + slots * BLOCK_FIELDS)[:, None] + _BLOCK_WORDS]
+    rows[:, 0] -= np.uint64(1)              # key (start address + 1) -> address
+    blocks = rows.view(_BLOCK_ROW).ravel().astype(BLOCK_DTYPE)
     # Repeats of the last block the hooks had not added to it and its self edge yet (added
     # here to the copy: read_counts must not change the state, it also runs mid-run).
     run = _pending_run(state)
@@ -419,11 +432,12 @@ def read_counts(state: np.ndarray) -> BlockCounts:
     off = int(state[H_EUSED_OFF])
     erows = state[off:off + int(state[H_NEDGES])].astype(np.intp)
     keys = state[erows] - np.uint64(1)
-    src_slot = ((keys >> np.uint64(32)) - np.uint64(1)).astype(np.intp)
-    dst_slot = ((keys & np.uint64(0xFFFFFFFF)) - np.uint64(1)).astype(np.intp)
+    ends = np.empty((len(erows), 2), dtype=np.intp)          # source and target slots
+    ends[:, 0] = keys >> np.uint64(32)
+    ends[:, 1] = keys & np.uint64(0xFFFFFFFF)
     edges = np.empty(len(erows), EDGE_DTYPE)
-    edges["src"] = state[boff + src_slot * BLOCK_FIELDS] - np.uint64(1)
-    edges["dst"] = state[boff + dst_slot * BLOCK_FIELDS] - np.uint64(1)
+    addrs = state[boff + (ends - 1) * BLOCK_FIELDS] - np.uint64(1)
+    edges["src"], edges["dst"] = addrs[:, 0], addrs[:, 1]
     edges["count"] = state[erows + 1]
     if run:
         edges["count"][np.flatnonzero(erows == int(state[H_RUN_EDGE]))[0]] += run
