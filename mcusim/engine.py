@@ -410,17 +410,16 @@ class Engine:
         self._hooks.append(handle)
         self._buffers.append(state)
 
-    def add_access_hook(self, begin: int, end: int, on_read, on_write) -> None:
-        """Python callbacks for the rare accesses to ``[begin, end]`` (e.g. DWT CYCCNT).
+    def map_python_mmio(self, start: int, size: int, on_read: Callable[[int, int], int],
+                        on_write: Callable[[int, int, int], None]) -> None:
+        """Map ``[start, start + size)`` as MMIO served by Python callbacks, for rare accesses
+        (e.g. the DWT page: only accesses to it leave the fast path, where a memory hook
+        would send every load of the program through Unicorn's slow path).
 
-        ``on_read(address)`` runs before the load (it may rewrite the memory it reads);
-        ``on_write(address, value)`` after the store.
+        ``on_read(offset, size) -> value``; ``on_write(offset, size, value)``.
         """
-        self.uc.hook_add(uc.UC_HOOK_MEM_READ, lambda _u, _a, addr, _s, _v, _d: on_read(addr),
-                         begin=begin, end=end)
-        self.uc.hook_add(uc.UC_HOOK_MEM_WRITE,
-                         lambda _u, _a, addr, _s, value, _d: on_write(addr, value),
-                         begin=begin, end=end)
+        self.uc.mmio_map(start, size, lambda _u, offset, n, _d: on_read(offset, n), None,
+                         lambda _u, offset, n, value, _d: on_write(offset, n, value), None)
 
     def add_write_watch(self, ranges: list[tuple[int, int]], hits: list[tuple[int, int]]) -> list[int]:
         """Stop at the first store into any ``[begin, end]`` of ``ranges`` (slow: every memory

@@ -58,6 +58,7 @@ from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
+_DWT_PAGE = DWT_CYCCNT & ~(eng.PAGE - 1)           # its page, mapped as MMIO when read
 _AUTO: Any = object()   # "not given": see Machine's budget and timeout parameters
 REDZONE = 32
 REDZONE_BYTE = 0xFD
@@ -197,9 +198,9 @@ class Machine:
         such instructions in its hottest loops).  SDIV/UDIV by zero always fault when the
         firmware has set CCR.DIV_0_TRP.  Both need ``counting``.
     cyccnt
-        Serve reads of DWT CYCCNT with the modelled cycles.  ``None`` (default): only when
-        the image contains the DWT address (a Python memory hook slows every load, so it is
-        not installed for firmware that never reads the counter).
+        Serve reads of DWT CYCCNT with the modelled cycles (the DWT page is then mapped as
+        MMIO with Python callbacks: only accesses to that page leave Unicorn's fast path).
+        ``None`` (default): only when the image contains the DWT address.
     check_reads
         Checked mode: every guarded RAM buffer is followed and preceded by an inaccessible
         1 KiB page, so the first read (or write) of firmware past a buffer stops the call
@@ -235,6 +236,9 @@ class Machine:
         self._regions: dict[str, _Region] = {}
         self._state: np.ndarray | None = self._new_state() if counting else None
         self._cyccnt_offset = 0
+        if counting and cyccnt is None:
+            cyccnt = self._uses_dwt()
+        self._cyccnt = bool(counting and cyccnt and self.board.region_at(DWT_CYCCNT) is None)
         self._map_memory()
         self._check_fits()
         self._load_image()
@@ -244,7 +248,7 @@ class Machine:
             native.set_stack_check(self._state, fn_reg, sp_id, self._stack_bottom)
         self._trap_report = traps.new_report()
         if counting:
-            self._install_hooks(cyccnt)
+            self._install_hooks()
             self._install_traps(check_alignment)
             self._install_division_hooks()
 
@@ -313,7 +317,15 @@ class Machine:
                     self.engine.map(spec.start, target.mem, writable=True)
         if self.board.region_at(SCS_START) is None:
             self._scs = _aligned_buffer(SCS_SIZE)
-            self.engine.map(SCS_START, self._scs, writable=True, executable=False)
+            if self._cyccnt:     # the DWT page apart, so that reading CYCCNT runs the model
+                lo, hi = _DWT_PAGE - SCS_START, _DWT_PAGE - SCS_START + eng.PAGE
+                self.engine.map(SCS_START, self._scs[:lo], writable=True, executable=False)
+                self.engine.map_python_mmio(_DWT_PAGE, eng.PAGE, self._dwt_read,
+                                            self._dwt_write)
+                self.engine.map(_DWT_PAGE + eng.PAGE, self._scs[hi:], writable=True,
+                                executable=False)
+            else:
+                self.engine.map(SCS_START, self._scs, writable=True, executable=False)
         for candidate in _TRAMPOLINE_CANDIDATES:
             if all(self.board.region_at(a) is None for a in (candidate, candidate + 1023)):
                 self._trampoline = candidate
@@ -498,16 +510,11 @@ class Machine:
         words = {struct.pack("<I", a) for a in (DWT_CYCCNT - 4, DWT_CYCCNT)}
         return any(w in seg.data for seg in self.image.segments for w in words)
 
-    def _install_hooks(self, cyccnt: bool | None) -> None:
+    def _install_hooks(self) -> None:
         assert self._state is not None
         switches = native.count_switches(self._state, self.board.core)
         block_hook, _, _ = native.hook_addresses(switches)
         self.engine.add_native_block_hook(block_hook, self._state)
-        if cyccnt is None:
-            cyccnt = self._uses_dwt()
-        if cyccnt and self.board.region_at(DWT_CYCCNT) is None:
-            self.engine.add_access_hook(DWT_CYCCNT, DWT_CYCCNT + 3, self._on_cyccnt_read,
-                                        self._on_cyccnt_write)
 
     def _install_traps(self, alignment: bool) -> None:
         """Native code hooks for the UsageFaults Unicorn does not raise (:mod:`mcusim.traps`)."""
@@ -537,13 +544,22 @@ class Machine:
 
         return int(build_profile(self, native.read_counts(self._state)).cycles)
 
-    def _on_cyccnt_read(self, _address: int) -> None:
-        value = (self.cycles_so_far() + self._cyccnt_offset) & 0xFFFF_FFFF
-        self._scs[DWT_CYCCNT - SCS_START:DWT_CYCCNT - SCS_START + 4] = np.frombuffer(
-            struct.pack("<I", value), np.uint8)
+    def _dwt_read(self, offset: int, size: int) -> int:
+        """A load from the DWT page (MMIO): CYCCNT reads the modelled cycles so far."""
+        at = _DWT_PAGE - SCS_START + offset
+        if offset < DWT_CYCCNT - _DWT_PAGE + 4 and offset + size > DWT_CYCCNT - _DWT_PAGE:
+            value = (self.cycles_so_far() + self._cyccnt_offset) & 0xFFFF_FFFF
+            self._scs[DWT_CYCCNT - SCS_START:DWT_CYCCNT - SCS_START + 4] = np.frombuffer(
+                struct.pack("<I", value), np.uint8)
+        return int.from_bytes(self._scs[at:at + size].tobytes(), "little")
 
-    def _on_cyccnt_write(self, _address: int, value: int) -> None:
-        self._cyccnt_offset = (value - self.cycles_so_far()) & 0xFFFF_FFFF
+    def _dwt_write(self, offset: int, size: int, value: int) -> None:
+        """A store to the DWT page: kept; a store to CYCCNT sets the counter."""
+        at = _DWT_PAGE - SCS_START + offset
+        self._scs[at:at + size] = np.frombuffer(
+            (value & ((1 << 8 * size) - 1)).to_bytes(size, "little"), np.uint8)
+        if offset <= DWT_CYCCNT - _DWT_PAGE and offset + size >= DWT_CYCCNT - _DWT_PAGE + 4:
+            self._cyccnt_offset = (value - self.cycles_so_far()) & 0xFFFF_FFFF
 
     # -- memory access ------------------------------------------------------------------
     def _view(self, address: int, size: int) -> np.ndarray:
