@@ -546,15 +546,6 @@ static NOINLINE void fetch_model_last(u64 *st, void *uc, u64 *row, u64 key)
         stop(st, uc, STOP_BUDGET);
 }
 
-/* Every execution that is not a fast repeat (kept out of line, so that path saves no
- * registers).  The common case -- a block entered along an edge its predecessor's memo
- * holds, no run of repeats to end, no stack check, fetches that hit in the line buffers or
- * the MRU pair -- reads only the two rows and the cache descriptor and calls nothing; the
- * rest goes to block_enter (which sends repeats to block_repeat: the memo never holds the
- * block itself).  A block whose fetch lines were all in the cache's MRU pair keeps the
- * pair's epoch (B_EPOCH): while the pair is unchanged (C_EPOCH), the fetch needs no check,
- * only the current-line buffer moves to its last line.  `switches`: a compile-time 0 or 1,
- * whether branch-outcome changes are counted (the two entry points below). */
 /* The accounting of a block entered along the memoised edge to row `cur` (edge count at
  * state index `count`) from row `prev`, its fetch settled up to line `k` (0: all of it). */
 static INLINE void memo_enter(u64 *st, void *uc, u64 prev, u64 cur, u64 count, u64 k,
@@ -590,6 +581,15 @@ static NOINLINE void memo_enter_checked(void *uc, u64 cur, u64 count, u64 *st, i
         memo_enter(st, uc, prev, cur, count, k, 0);
 }
 
+/* Every execution that is not a fast repeat (out of line in the two block_slow_* below, so
+ * that the fast path saves no registers).  The common case -- a block entered along an edge
+ * its predecessor's memo holds, no run of repeats to end, no stack check, fetches that hit in
+ * the line buffers or the MRU pair -- reads only the two rows and the cache descriptor and
+ * calls nothing; the rest goes to block_enter (which sends repeats to block_repeat: the memo never holds the
+ * block itself).  A block whose fetch lines were all in the cache's MRU pair keeps the
+ * pair's epoch (B_EPOCH): while the pair is unchanged (C_EPOCH), the fetch needs no check,
+ * only the current-line buffer moves to its last line.  `switches`: a compile-time 0 or 1,
+ * whether branch-outcome changes are counted (the two entry points below). */
 static INLINE void block_slow(void *uc, u64 address, uint32_t size, u64 *st, const int switches)
 {
     u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev, cur, count;
