@@ -16,7 +16,11 @@ they measure what a hook that does less would cost.
   (it matches on every repeat; the hook never writes its state);
 * ``arm-once``: the same compare; the first block of each call arms itself (one store by
   the hook into the word the compare reads), so the hot block never matches;
-* ``arm-each``: every block that does not match arms itself; the hot block matches.
+* ``arm-each``: every block that does not match arms itself; the hot block matches;
+* ``preset-count``: ``preset-match`` plus a decrement, on each match, of a spare state word
+  (index 55, unused by the hooks): the counting a fast repeat needs, without arming;
+* ``store-each``: ``never-matches`` plus a plain store of the address into that spare word on
+  every call (a store that does not depend on the word's previous value).
 
 Prints the milliseconds and the share of plain Unicorn's speed of each.  A hook compiled with
 the compiler of :mod:`mcusim.native` is needed.
@@ -55,7 +59,11 @@ VARIANTS = {
     "arm-once": COMPARE + "    if (st[H_FAST_KEY] == NO_FAST)\n        st[H_FAST_KEY] = address;\n"
                           "    return;",
     "arm-each": COMPARE + "    st[H_FAST_KEY] = address;\n    return;",
+    "preset-count": "    if (address == st[H_FAST_KEY]) {\n        --st[SPARE];\n        return;\n    }\n"
+                    "    return;",
+    "store-each": "    st[SPARE] = address;\n" + COMPARE + "    return;",
 }
+SPARE = 55      # a state word the hooks do not use (see mcusim/_native_layout.py)
 
 
 def _compile(directory: Path) -> dict[str, Path]:
@@ -66,7 +74,7 @@ def _compile(directory: Path) -> dict[str, Path]:
     libs = {}
     for name, body in VARIANTS.items():
         src, lib = directory / f"{name}.c", directory / f"{name}.so"
-        src.write_text(source.replace(FAST_PATH, body))
+        src.write_text(source.replace(FAST_PATH, body.replace("SPARE", str(SPARE))))
         run = subprocess.run([native._host_compiler(), *_native_build.flags(), "-o", str(lib),
                               str(src)], capture_output=True, text=True, check=False)
         if run.returncode:
@@ -103,7 +111,7 @@ def measure(board_name: str, repeat: int) -> dict[str, float]:
 
     def preset(state) -> None:   # arm the hot block from Python, before each call
         reset(state)
-        if state is machines["preset-match"]._state:
+        if state is machines["preset-match"]._state or state is machines["preset-count"]._state:
             state[native.H_FAST_KEY] = hot
 
     native.reset_counts = preset
