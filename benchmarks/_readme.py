@@ -19,6 +19,7 @@ TARGETS: dict[str, Path] = {
     "hooks-table": DOCS / "performance.md",
     "profile-table": DOCS / "performance.md",
     "call-table": DOCS / "performance.md",
+    "variants-table": DOCS / "performance.md",
     "s8-table": DOCS / "kernels_s8.md",
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",

@@ -22,10 +22,12 @@ they measure what a hook that does less would cost.
 * ``store-each``: ``never-matches`` plus a plain store of the address into that spare word on
   every call (a store that does not depend on the word's previous value).
 
-Prints the milliseconds and the share of plain Unicorn's speed of each.  A hook compiled with
-the compiler of :mod:`mcusim.native` is needed.
+Prints the milliseconds and the share of plain Unicorn's speed of each, and writes the table
+into docs/performance.md between ``<!-- variants-table:start -->`` and
+``<!-- variants-table:end -->`` (``--no-readme``: only prints it).  The host C compiler of
+:mod:`mcusim.native` builds the variants.
 
-Usage: ``python benchmarks/hook_variants.py [--board stm32f469i] [--repeat 21]``
+Usage: ``python benchmarks/hook_variants.py [--board stm32f469i] [--repeat 21] [--no-readme]``
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import unicorn as uc
 
+from _readme import publish
 from emulation_speed import SOURCES, _workloads
 from mcusim import _native_build, native
 from mcusim.boards import get_board
@@ -134,13 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--board", default="stm32f469i")
     ap.add_argument("--repeat", type=int, default=21)
+    ap.add_argument("--no-readme", action="store_true",
+                    help="only print the table (do not update docs/performance.md)")
     args = ap.parse_args(argv)
     best = measure(args.board, args.repeat)
     base = best["plain Unicorn"]
-    print(f"Board `{args.board}`, the int8 call; CPU time, best of {args.repeat}, shuffled "
-          "alternation.\n\n| hook | ms | share of plain Unicorn's speed |\n|---|---:|---:|")
-    for name, seconds in best.items():
-        print(f"| {name} | {seconds * 1e3:.2f} | {base / seconds:.0%} |")
+    lines = [f"Board `{args.board}`, the int8 call; CPU time, best of {args.repeat}, shuffled "
+             "alternation, this machine (2 shared cores).", "",
+             "| hook | ms | share of plain Unicorn's speed |", "|---|---:|---:|"]
+    lines += [f"| {name} | {seconds * 1e3:.2f} | {base / seconds:.0%} |"
+              for name, seconds in best.items()]
+    print("\n".join(lines))
+    publish("variants-table", "\n".join(lines), dry=args.no_readme)
     return 0
 
 
