@@ -17,24 +17,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
 
 from _readme import publish
+from _timing import best_times
 from emulation_speed import SOURCES
 from mcusim.boards import get_board
 from mcusim.build import build_firmware
 from mcusim.callargs import marshal
 from mcusim.machine import Machine
-
-
-def _best(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t)
-    return best
 
 
 def measure(board_name: str, repeat: int) -> dict[str, float]:
@@ -59,7 +49,7 @@ def measure(board_name: str, repeat: int) -> dict[str, float]:
     }
     for fn in fns.values():
         fn()
-    return _best(fns, repeat)
+    return best_times(fns, repeat, clock=time.perf_counter)[0]
 
 
 def main(argv: list[str] | None = None) -> int:

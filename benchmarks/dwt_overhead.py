@@ -16,11 +16,11 @@ Usage: ``python benchmarks/dwt_overhead.py [--board stm32f469i] [--repeat 7]``
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
+from _timing import best_times
 from mcusim.boards import get_board
 from mcusim.build import build_firmware
 from mcusim.machine import Machine
@@ -39,16 +39,10 @@ def measure(board_name: str, repeat: int) -> list[tuple[str, float, float, int]]
     args = {id(m): [m.place(v) for v in vectors] for m in (served, plain)}
     rows = []
     for symbol in ("mb_dot_repeat", "mb_timed_dot"):
-        best = {id(m): float("inf") for m in (served, plain)}
-        value = 0
-        for _ in range(repeat):
-            for m in (served, plain):
-                t = time.thread_time()
-                res = m.call(symbol, *args[id(m)], 16384, 24)
-                best[id(m)] = min(best[id(m)], time.thread_time() - t)
-                if m is served:
-                    value = res.r0
-        rows.append((symbol, best[id(served)], best[id(plain)], value))
+        best, last = best_times(
+            {name: (lambda m=m: m.call(symbol, *args[id(m)], 16384, 24))
+             for name, m in (("served", served), ("plain", plain))}, repeat)
+        rows.append((symbol, best["served"], best["plain"], last["served"].r0))
     return rows
 
 

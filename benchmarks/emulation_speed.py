@@ -39,10 +39,10 @@ import time
 from typing import Callable
 
 import numpy as np
-import unicorn as uc
 
 import startup
 from _readme import publish
+from _timing import best_times
 from mcusim.boards import get_board
 from mcusim.build import FIRMWARE_DIR, build_firmware
 from mcusim.machine import Machine
@@ -65,17 +65,6 @@ def _workloads(m: Machine) -> dict[str, Callable[[], object]]:
     }
 
 
-def _best_alternating(fns: list[Callable[[], object]], repeat: int) -> list[tuple[float, object]]:
-    """Best CPU time (this thread) and last result of each function, run in turn."""
-    best: list[tuple[float, object]] = [(float("inf"), None)] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t = time.thread_time()
-            out = fn()
-            best[i] = (min(best[i][0], time.thread_time() - t), out)
-    return best
-
-
 def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]:
     """Rows per program (instructions, raw/counted MIPS, ratio) and set-up times (s)."""
     board = get_board(board_name)
@@ -87,8 +76,7 @@ def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]
     t_machine = time.thread_time() - t0
     raw = Machine(board, elf, counting=False)
     plain = Machine(board, elf, counting=False)
-    plain.engine.uc.ctl_set_tlb_mode(uc.UC_TLB_CPU)       # Unicorn's default TLB
-    plain.engine.flush_tlb()
+    plain.engine.use_mpu_tlb()                             # Unicorn's default TLB
     plain_jobs, raw_jobs, cnt_jobs = _workloads(plain), _workloads(raw), _workloads(counted)
     rows = []
     setup = {"build (cached)": t_build, "machine with native hooks": t_machine}
@@ -103,8 +91,9 @@ def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]
         def accounted(job: Callable[[], object] = cnt_jobs[name]) -> object:
             return counted.profile(job())
 
-        (t_plain, _), (t_raw, _), (t_cnt, prof) = _best_alternating(
-            [plain_jobs[name], raw_jobs[name], accounted], repeat)
+        best, last = best_times({"plain": plain_jobs[name], "raw": raw_jobs[name],
+                                 "counted": accounted}, repeat)
+        t_plain, t_raw, t_cnt, prof = best["plain"], best["raw"], best["counted"], last["counted"]
         n = prof.instructions
         rows.append({"program": name, "instructions": n, "cycles": prof.cycles,
                      "plain_mips": n / t_plain / 1e6, "raw_mips": n / t_raw / 1e6,

@@ -42,10 +42,7 @@ def _child(board_name: str, program: str, mode: str) -> None:
     board = get_board(board_name)
     m = Machine(board, build_firmware(SOURCES, board).elf, counting=mode == "counted")
     if mode == "plain":                   # Unicorn's default TLB (see emulation_speed.py)
-        import unicorn
-
-        m.engine.uc.ctl_set_tlb_mode(unicorn.UC_TLB_CPU)
-        m.engine.flush_tlb()
+        m.engine.use_mpu_tlb()
     job = _workloads(m)[program]
     for _ in range(2):
         result = job()

@@ -33,15 +33,12 @@ Usage: ``python benchmarks/hook_variants.py [--board stm32f469i] [--repeat 21] [
 from __future__ import annotations
 
 import argparse
-import random
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import unicorn as uc
-
 from _readme import publish
+from _timing import best_times
 from emulation_speed import SOURCES, _workloads
 from mcusim import _native_build, native
 from mcusim.boards import get_board
@@ -101,8 +98,7 @@ def measure(board_name: str, repeat: int) -> dict[str, float]:
     board = get_board(board_name)
     elf = build_firmware(SOURCES, board).elf
     plain = Machine(board, elf, counting=False)
-    plain.engine.uc.ctl_set_tlb_mode(uc.UC_TLB_CPU)      # Unicorn's default TLB
-    plain.engine.flush_tlb()
+    plain.engine.use_mpu_tlb()                            # Unicorn's default TLB
     machines = {"plain Unicorn": plain, "current": _machine_with(board, elf, None)}
     with tempfile.TemporaryDirectory() as tmp:
         for name, lib in _compile(Path(tmp)).items():
@@ -120,15 +116,7 @@ def measure(board_name: str, repeat: int) -> dict[str, float]:
     native.reset_counts = preset
     for job in jobs.values():
         job()
-    best = dict.fromkeys(jobs, float("inf"))
-    rng = random.Random(0)
-    for _ in range(repeat):
-        order = list(jobs.items())
-        rng.shuffle(order)
-        for name, job in order:
-            t = time.thread_time()
-            job()
-            best[name] = min(best[name], time.thread_time() - t)
+    best, _ = best_times(jobs, repeat, shuffle=True)
     native.reset_counts = reset
     return best
 

@@ -274,6 +274,12 @@ class Engine:
         self._add_native(uc.UC_HOOK_TLB_FILL, fill_address, pages, 1, 0)
         self.flush_tlb()
 
+    def use_mpu_tlb(self) -> None:
+        """Back to Unicorn's own TLB (its Cortex-M MPU model), as plain Unicorn runs: every
+        store to RAM then takes the checked path (the baseline of the speed benchmarks)."""
+        self.uc.ctl_set_tlb_mode(uc.UC_TLB_CPU)
+        self.flush_tlb()
+
     def set_access(self, start: int, size: int, allowed: bool) -> None:
         """Make ``[start, start + size)`` (whole pages of :data:`PAGE` bytes) inaccessible to
         the firmware, or give read/write/execute back.  Any access to an inaccessible page
@@ -311,9 +317,6 @@ class Engine:
     def reg(self, index: int) -> int:
         """Core register ``r<index>`` (0-12)."""
         return self.uc.reg_read(_CORE_REGS[index])
-
-    def set_reg(self, index: int, value: int) -> None:
-        self.uc.reg_write(_CORE_REGS[index], value & 0xFFFFFFFF)
 
     def sreg_bits(self, index: int) -> int:
         """FPU register ``s<index>`` as its 32-bit pattern."""
