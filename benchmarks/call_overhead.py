@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
              "| call | µs | × floor |", "|---|---:|---:|"]
     lines += [f"| {name} | {seconds * 1e6:.1f} | {seconds / floor:.1f} |"
               for name, seconds in best.items()]
-    print("\n".join(lines))
     publish("call-table", "\n".join(lines), dry=args.no_readme)
     return 0
 

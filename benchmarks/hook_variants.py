@@ -135,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
              "| hook | ms | share of plain Unicorn's speed |", "|---|---:|---:|"]
     lines += [f"| {name} | {seconds * 1e3:.2f} | {base / seconds:.0%} |"
               for name, seconds in best.items()]
-    print("\n".join(lines))
     publish("variants-table", "\n".join(lines), dry=args.no_readme)
     return 0
 

@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         base = _baseline(args.baseline, board, args.programs, args.repeat) \
             if args.baseline else None
         tables.append(table(board, measure(board, args.programs, args.repeat), base))
-        print(tables[-1], flush=True)
-        print()
+        print(tables[-1] + "\n", file=sys.stderr, flush=True)   # progress (publish prints or
+                                                                # writes them all at the end)
     publish("profile-table", "\n\n".join(tables), dry=args.no_readme)
     return 0
 
