@@ -212,8 +212,8 @@ class Engine:
         self.uc.hook_add(uc.UC_HOOK_INTR, self._on_interrupt)
         self._ram: list[tuple[int, int]] = []              # plain RAM (RWX), [start, end)
         self._invalid_hooks: list[int] = []                 # over everything but self._ram
+        self._covered: list[tuple[int, int]] | None = None  # the _ram they were made for
         self._guard_hooks: dict[tuple[int, int], int] = {}  # inaccessible pages inside it
-        self._cover_invalid()
         self._call_regs = _RegisterBatch(self.uc._uch, [*_CORE_REGS, arm.UC_ARM_REG_SP,
                                                         arm.UC_ARM_REG_LR, arm.UC_ARM_REG_XPSR,
                                                         arm.UC_ARM_REG_CONTROL])
@@ -236,7 +236,6 @@ class Engine:
         self._buffers.append(buffer)
         if writable and executable:    # (a fetch from non-executable memory must fault)
             self._ram.append((start, start + buffer.nbytes))
-            self._cover_invalid()
 
     def _cover_invalid(self) -> None:
         """(Re-)register the invalid-memory hook over every address but plain RAM (mapped
@@ -245,13 +244,15 @@ class Engine:
         Unicorn 2.1 keeps every store to a page on its checked slow path (about 300 host
         instructions instead of one) while any memory hook's range covers the page
         (``notdirty_write`` in its ``cputlb.c``); a hook over the whole address space made
-        every store to RAM slow.  Faults inside RAM come only from pages made inaccessible
+        every store to RAM slow.  Done before each run, only when the mapping changed.  Faults inside RAM come only from pages made inaccessible
         with :meth:`set_access`, which gets its own hook for them; unmapped addresses,
         Flash and the other regions stay covered.
         """
+        if self._covered == self._ram:
+            return
         for handle in self._invalid_hooks:
             self.uc.hook_del(handle)
-        self._invalid_hooks = []
+        self._invalid_hooks, self._covered = [], list(self._ram)
         lo = 0
         for start, end in sorted(self._ram) + [(1 << 32, 1 << 32)]:
             if start > lo:
@@ -511,6 +512,7 @@ class Engine:
             Stop after this many instructions with Unicorn's own counter (0: no limit).  It
             adds a per-instruction check, so it is used only without the native hooks.
         """
+        self._cover_invalid()
         self._fault = None
         self._bkpt = None
         token = _watchdog().arm(timeout, self.uc.emu_stop) if timeout is not None else None

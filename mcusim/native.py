@@ -279,8 +279,8 @@ def new_state(*, code_bytes: int, budget: int, fn_stop: int, fn_read: int,
 
 
 def set_budget(state: np.ndarray, budget: int | None) -> None:
-    """Stop runs after ``budget`` instructions (0 or None: no budget) from the next
-    :func:`reset_counts` on (and from now, counting from 0)."""
+    """Stop runs after ``budget`` instructions (0 or None: no budget), counted from now;
+    :func:`reset_counts` starts the count again from the same budget."""
     state[H_LIMIT] = budget or NO_BUDGET
     state[H_LEFT] = state[H_LIMIT]
 
