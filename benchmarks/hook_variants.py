@@ -85,7 +85,8 @@ def _compile(directory: Path) -> dict[str, Path]:
 
 def _machine_with(board, elf: Path, lib: Path | None) -> Machine:
     """A counting machine whose hooks come from ``lib`` (None: the normal library)."""
-    for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address):
+    for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address,
+               native.loop_functions):
         fn.cache_clear()
     if lib is not None:
         native.hook_library = lambda: lib        # (this process only)

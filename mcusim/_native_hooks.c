@@ -485,10 +485,187 @@ static NOINLINE int new_edge(u64 *st, void *uc, u64 prev, u64 row, u64 key)
     return 1;
 }
 
+/* ---- Counted loops (mcusim/loops.py) -------------------------------------------------
+ * A counted loop's block is translated without hooks, so its executions reach no block hook.
+ * loop_hook, a code hook on its closing branch, runs in the hooked block that enters it: it
+ * works out from the induction register how many times the loop will run and leaves them
+ * pending (H_LOOP); the block hook of the next block counts them (loop_settle) as it would
+ * have counted each one -- the entry edge, the count, the self edge, the fetches of the
+ * first two executions (the rest are skippable: checked first), the budget.  When the loop
+ * would not end within one sweep of its register, or would exhaust the budget, the hook
+ * stops the run before the branch instead (H_RESUME): the machine drops the loop's
+ * hook-free translation and resumes at the branch, whose block then counts nothing, and the
+ * loop runs with the hooks. */
+
+static inline u64 read_reg(u64 *st, void *uc, u64 regid, u64 *scratch)
+{
+    *scratch = 0;
+    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)regid, scratch);
+    return *scratch & 0xFFFFFFFFull;
+}
+
+/* Executions of the loop `d` from its block's next start on, when the compare of the
+ * execution that just ended saw `seen` (against `target`): the number of steps to `target`
+ * without wrapping around, 0 when it loops no more, ~0 when not within one sweep. */
+static u64 loop_trips(const u64 *d, uint32_t seen, uint32_t target)
+{
+    int64_t step = (int64_t)d[L_STEP];
+    if (seen == target)
+        return 0;
+    uint32_t delta = step > 0 ? target - seen : seen - target;
+    u64 mag = step > 0 ? (u64)step : (u64)-step;
+    return delta % mag ? ~0ull : delta / mag;
+}
+
+/* Executions of the pending loop counted as the block hook would have counted each one:
+ * `n` of them, entered from row `prev`; 1 when the run stops (a table is full). */
+static NOINLINE int loop_account(u64 *st, void *uc, const u64 *d, u64 prev, u64 lrow, u64 n)
+{
+    u64 *row = st + lrow, key = d[L_START] + 1;
+    row[B_LOWERS] = 0;
+    if (n == 0) {
+        st[H_LAST_ROW] = prev;
+        return 0;
+    }
+    row[B_COUNT] += n;
+    st[H_LEFT] -= n * row[B_NINSTR];
+    if (row[B_CBASE])
+        fetch_block(st, row, d[L_START], (uint32_t)d[L_SIZE]);
+    note_successor(st, st + prev, lrow);
+    if (!new_edge(st, uc, prev, lrow, key))
+        return 1;
+    st[H_LAST_ROW] = lrow;
+    st[H_LOOP_RUNS]++;
+    if (n == 1)
+        return 0;
+    if (!row[B_SELF]) {
+        u64 slot = slot_of(st, lrow);
+        row[B_SELF] = edge_row(st, slot + 1, slot);
+        if (!row[B_SELF]) {
+            stop(st, uc, STOP_EDGE_TABLE);
+            return 1;
+        }
+    }
+    st[row[B_SELF] + 1] += n - 1;
+    note_successor(st, row, lrow);
+    if (row[B_CBASE])
+        fetch_block(st, row, d[L_START], (uint32_t)d[L_SIZE]);
+    return 0;
+}
+
+/* The pending loop's executions counted, at the start of the block at `address`: none when
+ * that is the loop itself (then its translation has hooks), else all of them.  1 when the
+ * run stops. */
+static NOINLINE int loop_settle(u64 *st, void *uc, u64 address)
+{
+    const u64 *d = (const u64 *)(uintptr_t)st[H_LOOP];
+    st[H_LOOP] = 0;
+    return loop_account(st, uc, d, st[H_LOOP_PREV], st[H_LAST_ROW],
+                        address == d[L_START] ? 0 : st[H_LOOP_N]);
+}
+
+/* Stop before the closing branch of loop `d` (the machine resumes there with the loop's
+ * hook-free translation dropped); the entering block at `prow` takes the slow path next. */
+static void loop_fallback(u64 *st, void *uc, u64 *prow, const u64 *d, u64 address)
+{
+    st[H_RESUME] = address;
+    st[H_RESUME_LOOP] = (u64)(uintptr_t)d;
+    prow[B_LOWERS] |= RESUMING;
+    ((stop_fn)(uintptr_t)st[H_FN_STOP])(uc);
+}
+
+/* The block the run resumed at (see loop_fallback): the rest of the entering block, counted
+ * with it already; 1 when `address` is that block. */
+static NOINLINE int loop_resumed(u64 *st, u64 address)
+{
+    u64 at = st[H_RESUME];
+    st[H_RESUME] = 0;
+    st[st[H_LAST_ROW] + B_LOWERS] &= ~RESUMING;
+    return address == at;
+}
+
+/* UC_HOOK_CODE callback on a counted loop's closing branch (user data: its descriptor,
+ * mcusim.native.loop_descriptor).  In the loop's own block (translated with hooks after a
+ * drop) it does nothing. */
+void loop_hook(void *uc, u64 address, uint32_t size, void *user_data)
+{
+    u64 *d = (u64 *)user_data, *st = (u64 *)(uintptr_t)d[L_STATE];
+    u64 prev = st[H_LAST_ROW], *prow = st + prev;
+    (void)size;
+    if (REFERENCE || !d[L_SIZE] || d[L_HOOKED] || st[H_LOOP] || st[H_STOPPED] || st[H_RESUME]
+            || prow[B_KEY] == d[L_START] + 1)
+        return;
+    u64 r = read_reg(st, uc, d[L_REG], &d[L_SCRATCH]);
+    u64 target = d[L_CMP_REG] == NO_REG ? d[L_CMP_VALUE]
+                                        : read_reg(st, uc, d[L_CMP_REG], &d[L_SCRATCH]);
+    uint32_t seen = (uint32_t)(d[L_BEFORE] ? r - d[L_STEP] : r);
+    u64 n = loop_trips(d, seen, (uint32_t)target);
+    if (n == 0)
+        return;                                   /* the branch falls through */
+    u64 lrow = block_row(st, uc, d[L_START], (uint32_t)d[L_SIZE]);
+    u64 *row = st + lrow;
+    if (n == ~0ull || !lrow || row[B_SIZE] != d[L_SIZE] || row[B_LOWERS]
+            || (row[B_CBASE] && !row[B_FETCH])
+            || (int64_t)(st[H_LEFT] - n * row[B_NINSTR]) <= 0) {
+        loop_fallback(st, uc, prow, d, address);
+        return;
+    }
+    if (prow[B_LOWERS]) {     /* the entering block's stack check, as at the loop's start */
+        st[H_SP_VALUE] = 0;
+        ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
+        u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
+        if (sp < st[H_SP_LIMIT]) {
+            loop_fallback(st, uc, prow, d, address);   /* the loop's hook stops the run */
+            return;
+        }
+        if (sp < st[H_MIN_SP]) {
+            st[H_MIN_SP] = sp;
+            st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
+        }
+    }
+    st[H_LOOP] = (u64)(uintptr_t)d;
+    st[H_LOOP_N] = n;
+    st[H_LOOP_R] = r;
+    st[H_LOOP_PREV] = prev;
+    st[H_LAST_ROW] = lrow;                        /* its data accesses are charged to it */
+    row[B_LOWERS] = LOOP_PENDING;                 /* the next block takes the slow path */
+}
+
+/* 1 when loop_hook counts loops (0 in the reference build: no counted loops). */
+int loops_supported(void)
+{
+    return !REFERENCE;
+}
+
+/* After a run that stopped while a counted loop's executions were pending (a fault inside
+ * it, a timeout): the executions that started, from its induction register and the PC
+ * where the run stopped (an execution stopped at or before the update started but is not
+ * in the register).  Called from Python (mcusim.native.settle_stopped_loop). */
+void loop_stopped(u64 *st, void *uc, u64 pc)
+{
+    const u64 *d = (const u64 *)(uintptr_t)st[H_LOOP];
+    if (!d)
+        return;
+    u64 scratch, r = read_reg(st, uc, d[L_REG], &scratch);
+    int64_t step = (int64_t)d[L_STEP];
+    uint32_t moved = step > 0 ? (uint32_t)(r - st[H_LOOP_R]) : (uint32_t)(st[H_LOOP_R] - r);
+    u64 n = moved / (u64)(step > 0 ? step : -step);
+    if (d[L_START] <= pc && pc <= d[L_UPDATE])
+        n++;
+    if (n > st[H_LOOP_N])
+        n = st[H_LOOP_N];
+    st[H_LOOP] = 0;
+    loop_account(st, uc, d, st[H_LOOP_PREV], st[H_LAST_ROW], n);
+}
+
 /* Entering a block: every case (block_slow takes the common ones; the arguments in the
  * order of block_hook's, so that it jumps here without moving them). */
 static NOINLINE void block_enter(void *uc, u64 address, uint32_t size, u64 *st)
 {
+    if (st[H_LOOP] && loop_settle(st, uc, address))
+        return;
+    if (st[H_RESUME] && loop_resumed(st, address))
+        return;
     u64 key = address + 1, prev = st[H_LAST_ROW], *prow = st + prev;
     /* a repeat is counted in the run, unless the block may lower SP (checked after each) */
     if (!REFERENCE && key == prow[B_KEY] && !prow[B_LOWERS]) {

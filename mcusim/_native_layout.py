@@ -23,6 +23,17 @@ H_SCRATCH = 12        # offset of the scratch area (code bytes)
 H_BLOCKS_OFF = 13     # offset of the block table
 H_EDGES_OFF = 14      # offset of the edge table
 H_NRANGES = 15        # number of wait-state ranges
+# Counted loops (mcusim.loops; loop_hook in _native_hooks.c):
+H_LOOP = 16           # descriptor address of the counted loop about to run without hooks
+                      # (0: none); its row is then H_LAST_ROW, with B_LOWERS set to
+                      # LOOP_PENDING so that the next block takes the slow path
+H_LOOP_N = 17         # its executions to come (worked out at its closing branch)
+H_LOOP_R = 18         # its induction register at that branch
+H_LOOP_PREV = 19      # row of the block that enters it
+H_RESUME = 20         # a counted loop's closing branch where the run is to resume with the
+                      # loop's hooked translation (0: none; see loop_hook)
+H_RESUME_LOOP = 21    # that loop's descriptor address
+H_LOOP_RUNS = 23      # passages of counted loops counted without hooks since the reset
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
 H_SP_REGID = 50       # Unicorn's register id of SP
@@ -100,3 +111,20 @@ STOP_BLOCK_TABLE = 2
 STOP_EDGE_TABLE = 3
 STOP_FLASH_WRITE = 4
 STOP_STACK = 5
+
+# Loop descriptor fields (mcusim.native.loop_descriptor), LOOP_WORDS each.
+L_STATE = 0           # address of the state array
+L_START = 1           # the loop block: start address, size
+L_SIZE = 2
+L_REG = 3             # Unicorn's register id of the induction register
+L_STEP = 4            # its step per execution (int64)
+L_CMP_REG = 5         # register id of the register it is compared with (NO_REG: the value)
+L_CMP_VALUE = 6
+L_BEFORE = 7          # 1: the compare comes before the update in the block
+L_UPDATE = 8          # address of the update
+L_SCRATCH = 9         # uc_reg_read writes here
+L_HOOKED = 10         # 1: its hook-free translation was dropped (until translated again)
+LOOP_WORDS = 12
+NO_REG = (1 << 64) - 1
+LOOP_PENDING = 2      # B_LOWERS of a counted loop's row while its executions are pending
+RESUMING = 4          # B_LOWERS bit of the block a run stopped in to resume at H_RESUME

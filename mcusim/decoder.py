@@ -231,6 +231,28 @@ class Decoder:
                 pos += 2
         return out
 
+    def outline(self, address: int, code: bytes) -> list[tuple[int, int, str]]:
+        """``(address, size, name)`` of every instruction of ``code``, in the linear decode
+        of :meth:`decode_block` (undecodable halfwords as ``"undefined"``), without operand
+        details: the cheap way to see what precedes an address."""
+        address &= ~1
+        code = bytes(code)
+        if self._lite is None:
+            self._lite = _new_cs()
+        out: list[tuple[int, int, str]] = []
+        pos = 0
+        while pos < len(code):
+            got = False
+            for ci in self._lite.disasm(code[pos:], address + pos):
+                out.append((ci.address, ci.size,
+                            self._lite.insn_name(ci.id) or ci.mnemonic.split(".")[0]))
+                pos = ci.address - address + ci.size
+                got = True
+            if not got and pos < len(code):
+                out.append((address + pos, 2, "undefined"))
+                pos += 2
+        return out
+
     # -- internals ---------------------------------------------------------------------
     def _decode(self, address: int, code: bytes, limit: int = 0) -> list[Insn]:
         out: list[Insn] = []

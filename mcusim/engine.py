@@ -207,6 +207,8 @@ class Engine:
         _use_general_ram_allocator(self.uc)
         self._buffers: list[np.ndarray] = []
         self._hooks: list[ctypes.c_size_t] = []
+        self._native: list[tuple[int, int, np.ndarray, int, int]] = []   # their arguments
+        self.translation_epoch = 0      # flush_translations calls so far
         self._fault: Stop | None = None
         self._bkpt: int | None = None
         self.uc.hook_add(uc.UC_HOOK_INTR, self._on_interrupt)
@@ -385,6 +387,20 @@ class Engine:
         """Register a compiled code callback (C address) for the one instruction at ``at``."""
         self._add_native(uc.UC_HOOK_CODE, address, user_data, at, at)
 
+    @property
+    def control(self) -> int:
+        """The CONTROL register."""
+        return int(self.uc.reg_read(arm.UC_ARM_REG_CONTROL))
+
+    def drop_translation(self, start: int, end: int) -> None:
+        """Drop the translated blocks overlapping ``[start, end)``."""
+        self.uc.ctl_remove_cache(start, end)  # type: ignore[attr-defined]
+
+    @property
+    def handle(self) -> object:
+        """Unicorn's engine handle (``uc_engine *``), for native functions."""
+        return self.uc._uch
+
     @staticmethod
     def reg_id(name: str) -> int:
         """Unicorn's id of core register ``name`` (``r0``..``r12``, ``sp``, ``lr``, ``pc``)."""
@@ -412,7 +428,7 @@ class Engine:
         if status != 0:
             raise RuntimeError(f"uc_hook_add failed with status {status}")
         self._hooks.append(handle)
-        self._buffers.append(state)
+        self._native.append((kind, address, state, begin, end))   # (keeps `state` alive)
 
     def map_python_mmio(self, start: int, size: int, on_read: Callable[[int, int], int],
                         on_write: Callable[[int, int, int], None]) -> None:
@@ -471,6 +487,38 @@ class Engine:
     def flush_translations(self) -> None:
         """Drop translated code (needed after hooks change or code memory is rewritten)."""
         self.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # in unicorn >= 2.1, untyped
+        self.translation_epoch += 1
+
+    def pretranslate(self, starts: list[int], controls: tuple[int, ...] = (0,)) -> list[int]:
+        """Translate the blocks at ``starts`` with no hook in them; their sizes in bytes.
+
+        Unicorn decides at translation whether a block calls the hooks, so a block translated
+        while no block or code hook covers it runs at raw speed until its translation is
+        dropped (the counted loops of :mod:`mcusim.loops`).  The native hooks are taken out
+        (which drops every translation they are in), each block is translated from the
+        current CPU state once per value of CONTROL in ``controls`` (the state is part of a
+        translation's key), and the hooks are put back.  Python hooks (a trace) must not be
+        installed.
+        """
+        for handle in self._hooks:
+            uclib.uc_hook_del(self.uc._uch, handle)
+        specs, self._hooks, self._native = self._native, [], []
+        for start in starts:
+            self.drop_translation(start, start + 2)
+        control = self.control
+        sizes: dict[int, int] = {}
+        try:
+            for value in controls:
+                self.uc.reg_write(arm.UC_ARM_REG_CONTROL, value)
+                for start in starts:
+                    tb = self.uc.ctl_request_cache(start)  # type: ignore[attr-defined]
+                    size = int(tb[2])            # (pc, instructions, size)
+                    sizes[start] = min(sizes.get(start, size), size)
+        finally:
+            self.uc.reg_write(arm.UC_ARM_REG_CONTROL, control)
+            for kind, address, state, begin, end in specs:
+                self._add_native(kind, address, state, begin, end)
+        return [sizes[start] for start in starts]
 
     # -- running ------------------------------------------------------------------------
     def _on_interrupt(self, _uc: uc.Uc, intno: int, _data: object) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import operator
 import struct
+import time
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -55,11 +56,13 @@ from mcusim.limits import (  # noqa: F401  (DEFAULT_* re-exported: part of the M
     DEFAULT_BUDGET, DEFAULT_TIMEOUT, MAX_BUDGET, MAX_TIMEOUT, MIN_TIMEOUT_IPS,
 )
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
+from mcusim.loops import CountedLoop, find_loops
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
 _DWT_PAGE = DWT_CYCCNT & ~(eng.PAGE - 1)           # its page, mapped as MMIO when read
 _AUTO: Any = object()   # "not given": see Machine's budget and timeout parameters
+_CONTROL_FPCA = 1 << 2  # CONTROL.FPCA: FP context active (ARMv7-M ARM B1.4.4)
 REDZONE = 32
 REDZONE_BYTE = 0xFD
 STACK_PAINT = 0xCD
@@ -251,6 +254,8 @@ class Machine:
             self._install_hooks()
             self._install_traps(check_alignment)
             self._install_division_hooks()
+        self._loops = self._install_loops() if counting else []
+        self._loops_epoch = -1      # engine.translation_epoch of their hook-free translation
 
     # -- set-up -------------------------------------------------------------------------
     def _code_bytes(self, flash: MemoryRegion) -> int:
@@ -534,6 +539,81 @@ class Machine:
                                     self._trap_report, ccr_host)
             self.engine.add_native_code_hook(hook, desc, site.address)
         self._trap_sites = {site.address: site for site in sites}
+
+    def _install_loops(self) -> list[tuple[CountedLoop, np.ndarray]]:
+        """The counted loops of the image this machine can run without hooks, each with a
+        native code hook on its closing branch (:mod:`mcusim.loops`).
+
+        A loop qualifies when its code is in Flash (nothing rewrites it), no trap hook sits
+        in it, and the I-side model of its memory is no D-side model (the executions' fetches
+        are modelled after their data accesses).
+        """
+        assert self._state is not None
+        hook, _, supported = native.loop_functions()
+        if not supported:
+            return []
+        traps_at = sorted(getattr(self, "_trap_sites", {}))
+        state = self._state
+        ranges = [state[native.H_RANGES + native.RANGE_WORDS * i:][:4].tolist()
+                  for i in range(int(state[native.H_NRANGES]))]
+        dside = {int(r[3]) for r in ranges}
+        loops = []
+        for loop in find_loops(self.image):
+            region = self._region_of(loop.start)
+            if region is not None and region.alias_of:
+                region = self.board.region(region.alias_of)
+            if region is None or region.kind != "flash":
+                continue
+            if any(loop.start <= a < loop.start + loop.size for a in traps_at):
+                continue
+            rng = next((r for r in ranges if r[0] <= loop.start < r[1]), None)
+            if rng is not None and int(rng[2]) in dside:
+                continue
+            other = loop.compare_register
+            desc = native.loop_descriptor(state, loop, self.engine.reg_id(loop.register),
+                                          None if other is None else self.engine.reg_id(other))
+            self.engine.add_native_code_hook(hook, desc, loop.branch)
+            loops.append((loop, desc))
+        return loops
+
+    def _translate_loops(self) -> None:
+        """Translate the counted loops without hooks (again after a flush or a drop), from
+        the CPU state of the coming call (CONTROL as set, and with FPCA: code that used the
+        FPU runs under another translation key)."""
+        assert self._state is not None
+        starts = [loop.start for loop, _ in self._loops]
+        control = self.engine.control
+        sizes = self.engine.pretranslate(starts, (control, control | _CONTROL_FPCA))
+        kept = []
+        for (loop, desc), size in zip(self._loops, sizes):
+            if size == loop.size:
+                kept.append((loop, desc))
+            else:   # pragma: no cover - the analysis mirrors Unicorn's blocks
+                desc[native.L_SIZE] = 0                  # its hook does nothing from now on
+                self.engine.drop_translation(loop.start, loop.start + max(size, loop.size))
+        self._loops = kept
+        for _, desc in kept:
+            desc[native.L_HOOKED] = 0
+        self._loops_epoch = self.engine.translation_epoch
+
+    def _resume_loops(self, stop: eng.Stop, timeout: float | None) -> eng.Stop:
+        """Resume a run the loop hook stopped before a counted loop that must run with the
+        hooks (see ``loop_fallback`` in the C hooks), after dropping its hook-free
+        translation; again while it stops so.  The stop of the last run."""
+        assert self._state is not None
+        started = time.monotonic()
+        while stop.kind == eng.STOP_HOOK:
+            at, desc = native.resume_point(self._state)
+            if not at:
+                break
+            loop = next(d for _, d in self._loops if d.ctypes.data == desc)
+            loop[native.L_HOOKED] = 1
+            start = int(loop[native.L_START])
+            self.engine.drop_translation(start, start + int(loop[native.L_SIZE]))
+            self._loops_epoch = -1          # translated without hooks again before the next run
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            stop = self.engine.run(at, self._trampoline, timeout=left)
+        return stop
 
     def cycles_so_far(self) -> int:
         """Modelled cycles since the start of the current call or run, to block granularity
@@ -994,13 +1074,19 @@ class Machine:
             trace_counts = {}
             handle = self.engine.add_trace_hook(trace_counts)
             self.engine.flush_translations()
+        elif self._loops and self._loops_epoch != self.engine.translation_epoch:
+            self._translate_loops()
         try:
             stop = self.engine.run(address, self._trampoline, timeout=timeout,
                                    count=budget or 0 if state is None else 0)
+            if self._loops:
+                stop = self._resume_loops(stop, timeout)
         finally:
             if handle is not None:
                 self.engine.remove_hook(handle)
                 self.engine.flush_translations()
+        if state is not None:
+            native.settle_stopped_loop(state, self.engine.handle, stop.pc)
         counts = native.read_counts(state) if state is not None else native.BlockCounts.empty()
         instructions = native.executed_instructions(state) if state is not None else 0
         stack_used = self._stack_used(sp)

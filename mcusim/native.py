@@ -78,11 +78,14 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mcusim import _native_build
+
+if TYPE_CHECKING:
+    from mcusim.loops import CountedLoop
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_RUN, H_LEFT, H_LIMIT, NO_BUDGET, H_SWITCHES, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
@@ -92,6 +95,8 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
     H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
+    H_LOOP, H_LOOP_N, H_RESUME, H_RESUME_LOOP, H_LOOP_RUNS, L_STATE, L_START, L_SIZE, L_REG,
+    L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, LOOP_WORDS, NO_REG,
 )
 
 BLOCK_DTYPE = np.dtype([
@@ -333,6 +338,43 @@ def division_descriptor(state: np.ndarray, rn_regid: int, rm_regid: int,
     return np.array([state.ctypes.data, rn_regid, rm_regid, int(signed)], dtype=np.uint64)
 
 
+def loop_descriptor(state: np.ndarray, loop: "CountedLoop", regid: int,
+                    compare_regid: int | None) -> np.ndarray:
+    """The user data of the code hook on a counted loop's closing branch (``L_*`` fields
+    of :mod:`mcusim._native_layout`): the loop of :mod:`mcusim.loops` with Unicorn's ids of
+    its induction register and of the register it is compared with (None: an immediate)."""
+    d = np.zeros(LOOP_WORDS, dtype=np.uint64)
+    d[L_STATE] = state.ctypes.data
+    d[L_START], d[L_SIZE] = loop.start, loop.size
+    d[L_REG] = regid
+    d[L_STEP] = loop.step & 0xFFFF_FFFF_FFFF_FFFF
+    d[L_CMP_REG] = NO_REG if compare_regid is None else compare_regid
+    d[L_CMP_VALUE] = loop.compare_value
+    d[L_BEFORE] = int(loop.compared_before_update)
+    d[L_UPDATE] = loop.update
+    return d
+
+
+def settle_stopped_loop(state: np.ndarray, uc_handle: object, pc: int) -> None:
+    """After a run that stopped while a counted loop's executions were pending (a fault in
+    it, a timeout), count those that started (``loop_stopped`` in the C hooks)."""
+    if state[H_LOOP]:
+        fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)(
+            loop_functions()[1])
+        fn(state.ctypes.data, uc_handle, pc)
+
+
+def resume_point(state: np.ndarray) -> tuple[int, int]:
+    """``(address, descriptor address)`` where a run that the loop hook stopped is to resume
+    once the loop's hook-free translation is dropped (``(0, 0)``: it did not stop one)."""
+    return int(state[H_RESUME]), int(state[H_RESUME_LOOP])
+
+
+def loop_runs(state: np.ndarray) -> int:
+    """Passages of counted loops counted without hooks since the last reset."""
+    return int(state[H_LOOP_RUNS])
+
+
 def set_stack_check(state: np.ndarray, fn_reg: int, sp_regid: int, limit: int) -> None:
     """Stop runs whose SP goes below ``limit`` (``fn_reg``: address of ``uc_reg_read``)."""
     state[H_FN_REG] = fn_reg
@@ -362,6 +404,7 @@ def reset_counts(state: np.ndarray) -> None:
     state[none:none + BLOCK_FIELDS] = 0     # the "no block" row (the first block's predecessor)
     state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
     state[H_FAST_KEY] = NO_FAST
+    state[H_LOOP] = state[H_LOOP_RUNS] = state[H_RESUME] = 0
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
     off = int(state[H_BUSED_OFF])
@@ -574,6 +617,16 @@ def model_hook_addresses() -> tuple[int, int, int]:
         :func:`division_descriptor`).
     """
     return _addresses("ram_read", "ram_write", "division_hook")  # type: ignore[return-value]
+
+
+@cache
+def loop_functions() -> tuple[int, int, bool]:
+    """``(loop_hook, loop_stopped, supported)``: the counted-loop code hook (user data:
+    :func:`loop_descriptor`), the function :func:`settle_stopped_loop` calls, and whether
+    the library counts loops at all (not the tests' reference build)."""
+    hook, stopped, supported = _addresses("loop_hook", "loop_stopped", "loops_supported")
+    flag = ctypes.CFUNCTYPE(ctypes.c_int)(supported)()
+    return hook, stopped, bool(flag)
 
 
 def _addresses(*names: str) -> tuple[int, ...]:

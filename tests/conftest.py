@@ -29,3 +29,37 @@ def basic_elf(board):
 @pytest.fixture(scope="session")
 def faults_elf(board):
     return build_firmware([TESTS_DIR / "firmware" / "faults.c"], board, opt="-O1").elf
+
+
+@pytest.fixture(scope="session")
+def reference_hooks(tmp_path_factory):
+    """The hooks built with -DMCUSIM_HOOKS_REFERENCE: every block through the general entry
+    path and every fetch line through the model one by one (no fast repeats, no successor
+    shortcuts, no line-buffer/MRU checks ahead of the model, no loops counted without
+    hooks)."""
+    from mcusim import _native_build, native
+
+    lib = tmp_path_factory.mktemp("reference") / "reference_hooks.so"
+    out = _native_build.compile_hooks(native._host_compiler(), lib, ("-DMCUSIM_HOOKS_REFERENCE",))
+    assert out.returncode == 0, out.stderr
+    return lib
+
+
+@pytest.fixture
+def use_hooks(monkeypatch):
+    """``use_hooks(lib)`` makes new machines load the hooks library ``lib``; ``None`` (and
+    the end of the test) the normal one again."""
+    from mcusim import native
+
+    def switch(lib) -> None:
+        for fn in (native.hook_addresses, native.model_hook_addresses,
+                   native.trap_hook_address, native.loop_functions):
+            fn.cache_clear()
+        if lib is None:
+            monkeypatch.undo()
+        else:
+            monkeypatch.setattr(native, "hook_library", lambda: lib)
+            monkeypatch.setattr(native, "_LOADED", [])
+
+    yield switch
+    switch(None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mcusim import native
 from mcusim.boards import get_board
 from mcusim.build import build_firmware
 from mcusim.errors import BudgetExhausted
@@ -182,35 +183,10 @@ def test_reset_clears_every_row_the_hooks_created(board, cases_elf):
     assert np.array_equal(again.counts.edges, first.counts.edges)
 
 
-@pytest.fixture(scope="module")
-def reference_hooks(tmp_path_factory):
-    """The hooks built with -DMCUSIM_HOOKS_REFERENCE: every block through the general entry
-    path and every fetch line through the model one by one (no fast repeats, no successor
-    shortcuts, no line-buffer/MRU checks ahead of the model)."""
-    from mcusim import _native_build, native
-
-    lib = tmp_path_factory.mktemp("reference") / "reference_hooks.so"
-    out = _native_build.compile_hooks(native._host_compiler(), lib, ("-DMCUSIM_HOOKS_REFERENCE",))
-    assert out.returncode == 0, out.stderr
-    return lib
-
-
-def _use_hooks(monkeypatch, lib) -> None:
-    """Make new machines load the hooks library ``lib`` (None: the normal one again)."""
-    from mcusim import native
-
-    for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address):
-        fn.cache_clear()
-    if lib is None:
-        monkeypatch.undo()
-    else:
-        monkeypatch.setattr(native, "hook_library", lambda: lib)
-        monkeypatch.setattr(native, "_LOADED", [])
-
-
-def _runs(board_name: str, code: str, data: str | None) -> list[tuple]:
+def _runs(board_name: str, code: str, data: str | None) -> tuple[list[tuple], int]:
     """Counts, cycles and stops of the speed benchmark's programs (small sizes, twice each:
-    cold and warm caches, and with an instruction budget that stops them)."""
+    cold and warm caches, and with an instruction budget that stops them), and the loop
+    passages counted without hooks."""
     from mcusim.build import FIRMWARE_DIR
 
     board = get_board(board_name)
@@ -225,6 +201,7 @@ def _runs(board_name: str, code: str, data: str | None) -> list[tuple]:
     jobs = [("mb_dot_repeat", a, b, 1024, 2), ("mb_branchy", 200, work, 64),
             ("mb_alias_sweep", 1)]
     out: list[tuple] = []
+    passages = 0
     for job in jobs:
         for budget in (None, None, 3001):
             try:
@@ -235,7 +212,8 @@ def _runs(board_name: str, code: str, data: str | None) -> list[tuple]:
             c = res.counts
             out.append((job[0], c.blocks.tobytes(), c.edges.tobytes(), c.entry, c.last,
                         res.instructions, m.profile(res).cycles))
-    return out
+            passages += native.loop_runs(m._state)
+    return out, passages
 
 
 @pytest.mark.parametrize("board_name, code, data", [
@@ -243,17 +221,17 @@ def _runs(board_name: str, code: str, data: str | None) -> list[tuple]:
     ("stm32f746zg", "flash", "sram1"),        # L1 I-cache on AXI Flash, D-cache on SRAM1
     ("stm32f746zg", "flash_itcm", None),      # the F7 ART on the ITCM view
 ])
-def test_shortcuts_count_as_the_reference_build(reference_hooks, monkeypatch, board_name,
+def test_shortcuts_count_as_the_reference_build(reference_hooks, use_hooks, board_name,
                                                 code, data):
     """The hooks' shortcuts (fast repeats, skipped fetches of repeats, successor memo, fetch
-    lines settled by the line buffers and the MRU pair, the model resumed mid-block) give
-    the counts, cycles and budget stops of the plain path, line by line."""
-    fast = _runs(board_name, code, data)
-    _use_hooks(monkeypatch, reference_hooks)
-    try:
-        plain = _runs(board_name, code, data)
-    finally:
-        _use_hooks(monkeypatch, None)
+    lines settled by the line buffers and the MRU pair, the model resumed mid-block, loops
+    counted without hooks and their fallback before a budget stop) give the counts, cycles
+    and budget stops of the plain path, line by line."""
+    fast, passages = _runs(board_name, code, data)
+    use_hooks(reference_hooks)
+    plain, none = _runs(board_name, code, data)
+    use_hooks(None)
+    assert passages > 0 and none == 0      # the shortcut ran, and the reference has none
     assert len(fast) == len(plain) == 9
     assert [f[0] for f in fast if len(f) == 2] == ["mb_dot_repeat", "mb_branchy", "mb_alias_sweep"]
     for f, p in zip(fast, plain):

@@ -1,0 +1,108 @@
+"""Counted loops (mcusim/loops.py): which loops qualify, and that running them without hooks
+gives the counts, cycles, budget stops and faults of the reference hooks (which count every
+execution through the block hook)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcusim import native
+from mcusim.build import build_firmware
+from mcusim.errors import BudgetExhausted, EmulationFault
+from mcusim.loader import load_elf
+from mcusim.loops import decode_loops, find_loops
+from mcusim.machine import Machine
+
+TESTS_DIR = Path(__file__).resolve().parent
+COUNTED = {"sum_down", "sum_through", "step_down", "sum_pushed"}
+NOT_COUNTED = {"after_branch", "jumped_into", "two_writers", "with_it"}
+
+
+@pytest.fixture(scope="module")
+def loops_elf(board):
+    return build_firmware([TESTS_DIR / "firmware" / "loop_cases.S"], board).elf
+
+
+def test_finds_exactly_the_counted_loops(loops_elf):
+    image = load_elf(loops_elf)
+    found = {image.function_at(loop.start).name: loop for loop in decode_loops(image)}
+    assert set(found) & (COUNTED | NOT_COUNTED) == COUNTED   # (the C library has some too)
+    down = found["sum_down"]
+    assert (down.register, down.step, down.compare_register, down.compare_value,
+            down.compared_before_update) == ("r1", -1, None, 0, False)
+    assert down.size == 10 and down.branch == down.start + 8   # ldr.w, add, subs, bne
+    through = found["sum_through"]
+    assert (through.register, through.step, through.compare_register,
+            through.compared_before_update) == ("r0", 4, "r1", True)
+    step = found["step_down"]
+    assert (step.register, step.step, step.compare_register, step.compare_value) == \
+        ("r0", -2, None, 4)
+    assert find_loops(image) == decode_loops(image)            # the cached analysis
+
+
+def _calls(board, elf) -> tuple[list[tuple], int]:
+    """Counts, instructions and cycles of the loop cases (and the budget stops and faults
+    among them), and the passages counted without hooks."""
+    m = Machine(board, elf)
+    data = m.place(np.arange(1, 65, dtype=np.uint32))
+    top = max(r.end for r in board.regions if r.kind == "ram" and not r.alias_of)
+    jobs = [(("sum_down", data, 64), None), (("sum_down", data, 1), None),
+            (("sum_down", data, 64), 60), (("sum_through", data, data + 4 * 63), None),
+            (("sum_through", data, data), None), (("step_down", 40), None),
+            (("step_down", 41), 5000), (("sum_pushed", data, 64), None),
+            (("sum_down", top - 16, 16), None),           # the 5th load faults
+            (("after_branch", data, 64), None), (("jumped_into", data, 64), None),
+            (("two_writers", 0, 64), None), (("with_it", 0, 65), None)]
+    out: list[tuple] = []
+    passages = 0
+    for job, budget in jobs:
+        try:
+            res = m.call(*job, budget=budget)
+            row: tuple = (res.return_value, res.instructions, m.profile(res).cycles)
+        except (BudgetExhausted, EmulationFault) as exc:
+            row = (type(exc).__name__, exc.details.get("instructions"))
+        counts = native.read_counts(m._state)
+        passages += native.loop_runs(m._state)
+        out.append((job[0], *row, counts.blocks.tobytes(), counts.edges.tobytes(),
+                    native.executed_instructions(m._state)))
+    return out, passages
+
+
+def test_counted_loops_count_as_the_reference_build(board, loops_elf, reference_hooks,
+                                                     use_hooks):
+    fast, passages = _calls(board, loops_elf)
+    use_hooks(reference_hooks)
+    plain, none = _calls(board, loops_elf)
+    assert passages == 5 and none == 0   # sum_down, sum_through, step_down, sum_pushed, fault
+    assert [f[1] for f in fast if isinstance(f[1], str)] == \
+        ["BudgetExhausted", "BudgetExhausted", "UnmappedAccessFault"]
+    for f, p in zip(fast, plain):
+        assert f == p, f[0]
+
+
+def test_a_counted_loop_runs_without_hooks_and_traces_with_them(board, loops_elf):
+    m = Machine(board, loops_elf)
+    data = m.place(np.arange(1, 65, dtype=np.uint32))
+    first = m.call("sum_down", data, 64)
+    assert first.return_value == 64 * 65 // 2 and native.loop_runs(m._state) == 1
+    traced = m.call("sum_down", data, 64, trace=True)   # a Python hook on every instruction
+    assert native.loop_runs(m._state) == 0                # so the loop ran with the hooks
+    assert sum(traced.trace_counts.values()) == first.instructions == traced.instructions
+    assert np.array_equal(traced.counts.blocks, first.counts.blocks)
+    m.write(m.place(np.zeros(4, np.uint32), "flash"), np.ones(4, np.uint32))  # flushes code
+    again = m.call("sum_down", data, 64)
+    assert native.loop_runs(m._state) == 1                # translated without hooks again
+    assert np.array_equal(again.counts.blocks, first.counts.blocks)
+    assert np.array_equal(again.counts.edges, first.counts.edges)
+
+
+def test_a_loop_stopped_by_the_budget_runs_without_hooks_in_the_next_call(board, loops_elf):
+    m = Machine(board, loops_elf)
+    data = m.place(np.arange(1, 65, dtype=np.uint32))
+    with pytest.raises(BudgetExhausted):
+        m.call("sum_down", data, 64, budget=60)
+    assert m.call("sum_down", data, 64).return_value == 64 * 65 // 2
+    assert native.loop_runs(m._state) == 1
