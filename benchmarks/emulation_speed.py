@@ -19,7 +19,10 @@ Each runs on three machines, timed alternately (CPU time of this thread, best of
 * **engine**: ``counting=False`` as mcusim sets Unicorn up (``Engine.use_data_tlb``: stores
   to data pages at host speed), no hooks;
 * **accounted**: the native counting hooks, the run then turned into a cycle profile (decode
-  + timing model).
+  + timing model);
+* **every block hooked**: the same with ``counted_loops=False``: the counted loops of
+  :mod:`mcusim.loops` (one-block loops run without hooks, their executions worked out from
+  their induction register) go through the block hook like every other block.
 
 Prints million instructions per second for each and the ratios of the accounted run to both
 baselines, the one-off set-up (machine creation, first profile build), and the
@@ -74,31 +77,38 @@ def measure(board_name: str, repeat: int) -> tuple[list[dict], dict[str, float]]
     t0 = time.thread_time()
     counted = Machine(board, elf)
     t_machine = time.thread_time() - t0
+    hooked = Machine(board, elf, counted_loops=False)
     raw = Machine(board, elf, counting=False)
     plain = Machine(board, elf, counting=False)
     plain.engine.use_mpu_tlb()                             # Unicorn's default TLB
     plain_jobs, raw_jobs, cnt_jobs = _workloads(plain), _workloads(raw), _workloads(counted)
+    hooked_jobs = _workloads(hooked)
     rows = []
     setup = {"build (cached)": t_build, "machine with native hooks": t_machine}
     for name in raw_jobs:
         plain_jobs[name]()                                 # warm Unicorn's translation cache
         raw_jobs[name]()
+        hooked_jobs[name]()
         result = cnt_jobs[name]()
         t0 = time.thread_time()
         counted.profile(result)
         first_profile = time.thread_time() - t0
 
-        def accounted(job: Callable[[], object] = cnt_jobs[name]) -> object:
-            return counted.profile(job())
+        def accounted(job: Callable[[], object] = cnt_jobs[name], m: Machine = counted) -> object:
+            return m.profile(job())
 
         best, last = best_times({"plain": plain_jobs[name], "raw": raw_jobs[name],
-                                 "counted": accounted}, repeat)
+                                 "counted": accounted,
+                                 "hooked": lambda job=hooked_jobs[name]: accounted(job, hooked)},
+                                repeat)
         t_plain, t_raw, t_cnt, prof = best["plain"], best["raw"], best["counted"], last["counted"]
+        if last["hooked"].cycles != prof.cycles:
+            raise SystemExit(f"{name}: the cycles differ without counted loops")
         n = prof.instructions
         rows.append({"program": name, "instructions": n, "cycles": prof.cycles,
                      "plain_mips": n / t_plain / 1e6, "raw_mips": n / t_raw / 1e6,
                      "counted_mips": n / t_cnt / 1e6, "ratio_plain": t_plain / t_cnt,
-                     "ratio": t_raw / t_cnt})
+                     "ratio": t_raw / t_cnt, "hooked_plain": t_plain / best["hooked"]})
         setup[f"first decode + cost ({name})"] = first_profile
     return rows, setup
 
@@ -118,12 +128,13 @@ def table(rows: list[dict], setup: dict[str, float], board: str,
     lines = [f"Board `{board}`; CPU time, best of several alternating runs, this machine "
              "(2 shared cores).", "",
              "| program | instructions | plain Unicorn MIPS | engine, no hooks MIPS | "
-             "with cycle accounting MIPS | accounted / plain | accounted / engine |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "with cycle accounting MIPS | accounted / plain | accounted / engine | "
+             "every block hooked / plain |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['program']} | {r['instructions']:,} | {r['plain_mips']:.1f} | "
                      f"{r['raw_mips']:.1f} | {r['counted_mips']:.1f} | "
-                     f"{r['ratio_plain']:.0%} | {r['ratio']:.0%} |")
+                     f"{r['ratio_plain']:.0%} | {r['ratio']:.0%} | {r['hooked_plain']:.0%} |")
     lines.append("")
     lines.append("One-off set-up: " + ", ".join(f"{k} {v * 1000:.0f} ms"
                                                 for k, v in setup.items()) + ".")
@@ -149,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['program']:8s} {r['instructions']:>12,} instr  plain {r['plain_mips']:7.1f}"
               f"  engine {r['raw_mips']:7.1f}  counted {r['counted_mips']:7.1f} MIPS  ratio "
-              f"{r['ratio_plain']:.0%} (plain) {r['ratio']:.0%} (engine)")
+              f"{r['ratio_plain']:.0%} (plain) {r['ratio']:.0%} (engine), every block hooked "
+              f"{r['hooked_plain']:.0%} (plain)")
     for k, v in setup.items():
         print(f"setup: {k}: {v * 1000:.0f} ms")
     procs = None if args.no_process else whole_process(args.board, max(1, args.repeat // 2))

@@ -1,17 +1,23 @@
 """Where the int8 loop's accounting time goes: variants of the block hook's fast path, timed.
 
 The int8 program of ``benchmarks/emulation_speed.py`` is one block repeated 1.57 million times
-per call, so its accounting cost is the block hook's fast repeat (a compare with the armed
-block and a decrement) plus Unicorn's call into it.  This script compiles variants of
+per call.  With that block hooked (``Machine(counted_loops=False)``), its accounting cost is
+the block hook's fast repeat (a compare with the armed block and a decrement) plus Unicorn's
+call into it; by default it is a counted loop (:mod:`mcusim.loops`) and no hook sees its
+repeats (the ``counted loop`` row).  This script compiles variants of
 ``mcusim/_native_hooks.c`` in which only that fast path (the body of ``block_hook_body`` up to
 the slow path) is replaced, loads each into its own machine in one process, and times the
 int8 call on each and on plain Unicorn, alternating in a shuffled order (CPU time of this
 thread, best of ``--repeat``).  The variants do not count correctly (except ``current``):
 they measure what a hook that does less would cost.
 
+* ``counted loop``: the hooks as built, the int8 loop run as a counted loop (translated
+  without hooks, its executions worked out from its induction register), as machines run it
+  by default; all the others hook every block;
 * ``current``: the hook as built;
 * ``returns``: returns at once (the floor of any block hook);
-* ``never-matches``: compares the address with the armed block, which is never armed;
+* ``never-matches``: compares the address with the armed block, which is never armed (an
+  empty ``asm`` on the match keeps the compiler from folding the compare away);
 * ``preset-match``: the same compare, with the hot block armed from Python before the call
   (it matches on every repeat; the hook never writes its state);
 * ``arm-once``: the same compare; the first block of each call arms itself (one store by
@@ -51,7 +57,8 @@ FAST_PATH = """    if (address == st[H_FAST_KEY] && size == (uint32_t)st[H_FAST_
             budget_stop(st, uc);
         return;
     }"""
-COMPARE = "    if (address == st[H_FAST_KEY])\n        return;\n"
+#: (the empty asm keeps the compiler from folding `if (c) return; return;` into a return)
+COMPARE = "    if (address == st[H_FAST_KEY]) {\n        __asm__ volatile(\"\");\n        return;\n    }\n"
 VARIANTS = {
     "returns": "    return;",
     "never-matches": COMPARE + "    return;",
@@ -84,14 +91,16 @@ def _compile(directory: Path) -> dict[str, Path]:
 
 
 def _machine_with(board, elf: Path, lib: Path | None) -> Machine:
-    """A counting machine whose hooks come from ``lib`` (None: the normal library)."""
+    """A counting machine whose hooks come from ``lib`` (None: the normal library), every
+    block through the block hook (``counted_loops=False``: the int8 loop is a counted loop,
+    which runs without hooks otherwise)."""
     for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address,
                native.loop_functions):
         fn.cache_clear()
     if lib is not None:
         native.hook_library = lambda: lib        # (this process only)
         native._LOADED.clear()
-    return Machine(board, elf)
+    return Machine(board, elf, counted_loops=False)
 
 
 def measure(board_name: str, repeat: int) -> dict[str, float]:
@@ -100,12 +109,15 @@ def measure(board_name: str, repeat: int) -> dict[str, float]:
     elf = build_firmware(SOURCES, board).elf
     plain = Machine(board, elf, counting=False)
     plain.engine.use_mpu_tlb()                            # Unicorn's default TLB
-    machines = {"plain Unicorn": plain, "current": _machine_with(board, elf, None)}
+    machines = {"plain Unicorn": plain, "current": _machine_with(board, elf, None),
+                "counted loop": Machine(board, elf)}
     with tempfile.TemporaryDirectory() as tmp:
         for name, lib in _compile(Path(tmp)).items():
             machines[name] = _machine_with(board, elf, lib)
     jobs = {name: _workloads(m)["int8"] for name, m in machines.items()}
     first = jobs["current"]().counts                      # the int8 loop's block
+    if native.loop_runs(machines["current"]._state):
+        raise SystemExit("the variants' machines run counted loops")
     hot = int(first.blocks["addr"][first.blocks["count"].argmax()])
     reset = native.reset_counts
 

@@ -505,16 +505,33 @@ static inline u64 read_reg(u64 *st, void *uc, u64 regid, u64 *scratch)
 }
 
 /* Executions of the loop `d` from its block's next start on, when the compare of the
- * execution that just ended saw `seen` (against `target`): the number of steps to `target`
- * without wrapping around, 0 when it loops no more, ~0 when not within one sweep. */
+ * execution that just ended saw `seen` (against `target`): 0 when it loops no more, ~0 when
+ * it would not end before its register wraps around.  The values compared are `seen` +
+ * j * step for the j-th execution to come: with `!=` the first one equal to `target` ends
+ * the loop; with an ordered condition (L_COND), the first one past `target`. */
 static u64 loop_trips(const u64 *d, uint32_t seen, uint32_t target)
 {
     int64_t step = (int64_t)d[L_STEP];
-    if (seen == target)
-        return 0;
-    uint32_t delta = step > 0 ? target - seen : seen - target;
-    u64 mag = step > 0 ? (u64)step : (u64)-step;
-    return delta % mag ? ~0ull : delta / mag;
+    u64 cond = d[L_COND];
+    if (cond == 0) {
+        if (seen == target)
+            return 0;
+        uint32_t delta = step > 0 ? target - seen : seen - target;
+        u64 mag = step > 0 ? (u64)step : (u64)-step;
+        return delta % mag ? ~0ull : delta / mag;
+    }
+    int is_signed = cond >= 5, less = (cond - 1) % 4 < 2, strict = (cond - 1) % 2 == 0;
+    int64_t x = is_signed ? (int64_t)(int32_t)seen : (int64_t)seen;
+    int64_t t = is_signed ? (int64_t)(int32_t)target : (int64_t)target;
+    int64_t lo = is_signed ? -(1ll << 31) : 0, hi = is_signed ? (1ll << 31) - 1 : (1ll << 32) - 1;
+    int64_t gap = less ? t - x : x - t, mag = less ? step : -step;
+    if (gap < 0 || (strict && gap == 0))
+        return 0;                                 /* the condition fails now */
+    if (mag <= 0)
+        return ~0ull;                             /* moving away: not before a wrap */
+    int64_t n = strict ? (gap + mag - 1) / mag : gap / mag + 1;
+    int64_t last = less ? x + n * mag : x - n * mag;
+    return last < lo || last > hi ? ~0ull : (u64)n;
 }
 
 /* Executions of the pending loop counted as the block hook would have counted each one:

@@ -124,6 +124,8 @@ L_BEFORE = 7          # 1: the compare comes before the update in the block
 L_UPDATE = 8          # address of the update
 L_SCRATCH = 9         # uc_reg_read writes here
 L_HOOKED = 10         # 1: its hook-free translation was dropped (until translated again)
+L_COND = 11           # what it loops on (mcusim.loops.CONDITION_CODES): 0 !=, 1-4 unsigned
+                      # <, <=, >, >=, 5-8 signed <, <=, >, >= (the register on the left)
 LOOP_WORDS = 12
 NO_REG = (1 << 64) - 1
 LOOP_PENDING = 2      # B_LOWERS of a counted loop's row while its executions are pending

@@ -498,7 +498,8 @@ class Engine:
         (which drops every translation they are in), each block is translated from the
         current CPU state once per value of CONTROL in ``controls`` (the state is part of a
         translation's key), and the hooks are put back.  Python hooks (a trace) must not be
-        installed.
+        installed.  A block that cannot be translated has size 0; one translated to another
+        size under another value has the smaller size.
         """
         for handle in self._hooks:
             uclib.uc_hook_del(self.uc._uch, handle)
@@ -511,8 +512,11 @@ class Engine:
             for value in controls:
                 self.uc.reg_write(arm.UC_ARM_REG_CONTROL, value)
                 for start in starts:
-                    tb = self.uc.ctl_request_cache(start)  # type: ignore[attr-defined]
-                    size = int(tb[2])            # (pc, instructions, size)
+                    try:
+                        tb = self.uc.ctl_request_cache(start)  # type: ignore[attr-defined]
+                        size = int(tb[2])            # (pc, instructions, size)
+                    except uc.UcError:               # (not translatable: reported as 0)
+                        size = 0
                     sizes[start] = min(sizes.get(start, size), size)
         finally:
             self.uc.reg_write(arm.UC_ARM_REG_CONTROL, control)

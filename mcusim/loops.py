@@ -12,21 +12,29 @@ executions as if it had seen each one (its entry edge, count, self edge, fetches
 
 This module finds the loops for which that count is exact, from the code alone:
 
-* the block ``[start, branch]`` ends in ``BNE start`` and has no other branch, no IT block, no
-  conditional instruction, no SP or PC write, no division (timed by a code hook) and no
-  exception-generating instruction;
+* the block ``[start, branch]`` ends in a conditional branch back to ``start`` (``BNE``, or
+  an unsigned or signed ordered one: ``BLO``/``BLS``/``BHI``/``BHS``, ``BLT``/``BLE``/
+  ``BGT``/``BGE``) and has no other branch, no IT block, no conditional instruction, no SP
+  or PC write, no division (timed by a code hook) and no exception-generating instruction;
 * exactly one instruction writes the *induction register*, by a constant step: ``ADD``/``SUB``
   with an immediate, or a load/store with immediate writeback on it as the base;
-* the last flag-setting instruction compares that register with an immediate or with a
-  register the block does not write (``CMP``), or is the update itself (``SUBS``/``ADDS``
-  against zero);
+* the last flag-setting instruction compares that register (``CMP``) with an immediate or
+  with a register that holds the same value in every execution -- one the block does not
+  write, or one it last loads from a stack slot before the compare when the block stores
+  nothing -- or is the update itself (``SUBS``: the flags of comparing the value before the
+  step with the immediate; ``ADDS`` with ``BNE``: the value after it against zero);
+* the loop ends before its register wraps around (checked at run time: the loop hook works
+  the executions out from the register's value, and a loop that would not end within one
+  sweep runs with the hooks);
 * the loop can only be entered through its closing branch's code in a hooked block: the
   instruction before ``start`` is no branch (nor anything else that ends a translation
   block, which would make ``start`` a block of its own), no direct branch but the loop's own
   targets ``start``, ``start`` is no function's entry, and the function holding it has no
   table or register-indirect branch;
 * the block lies within one 1 KiB page of Unicorn's ARM translation and does not start one
-  (a page boundary ends the block before it, which would enter the loop without the hook).
+  (a page boundary ends the block before it, which would enter the loop without the hook),
+  and at most :data:`MAX_RUN_IN` instructions of straight-line code lead into it (nor does
+  the instruction limit of a block).
 
 Whether a loop is used on a given machine also depends on the machine (code in Flash, no
 trap hook inside it, no shared I/D cache model): see :meth:`mcusim.machine.Machine`.
@@ -46,6 +54,9 @@ __all__ = ["CountedLoop", "find_loops", "decode_loops"]
 TRANSLATION_PAGE = 1024
 #: Longest loop body considered (bytes).
 MAX_BODY = 256
+#: Longest straight-line code before a loop: Unicorn ends a block after 512 instructions
+#: (TCG_MAX_INSNS), which must not happen exactly at the loop's start.
+MAX_RUN_IN = 128
 _CORE = frozenset({f"r{i}" for i in range(13)} | {"sb", "sl", "fp", "ip", "lr"})
 _ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
 _FORBIDDEN = frozenset({"it", "svc", "bkpt", "udf", "wfi", "wfe", "sev", "sdiv", "udiv",
@@ -55,6 +66,16 @@ _IMM = r"#(-?(?:0x[0-9a-f]+|\d+))"
 _ADD_SUB = re.compile(rf"^(\w+), (?:(\w+), )?{_IMM}$")
 _POST_INDEX = re.compile(rf"\], {_IMM}$")
 _CMP = re.compile(rf"^(\w+), (?:(\w+)|{_IMM})$")
+#: The closing branches of counted loops -> the condition they loop on (``lo``/``hs``/...:
+#: unsigned, ``lt``/``ge``/...: signed comparisons of the compare's left operand with its
+#: right one), and the same condition with the operands swapped.
+_CONDITIONS = {"bne": "ne", "blo": "lo", "bcc": "lo", "bls": "ls", "bhi": "hi", "bhs": "hs",
+               "bcs": "hs", "blt": "lt", "ble": "le", "bgt": "gt", "bge": "ge"}
+_SWAPPED = {"ne": "ne", "lo": "hi", "hi": "lo", "ls": "hs", "hs": "ls", "lt": "gt", "gt": "lt",
+            "le": "ge", "ge": "le"}
+#: Condition codes of the native loop hook (L_COND).
+CONDITION_CODES = {"ne": 0, "lo": 1, "ls": 2, "hi": 3, "hs": 4, "lt": 5, "le": 6, "gt": 7,
+                   "ge": 8}
 
 
 @dataclass(frozen=True)
@@ -75,7 +96,11 @@ class CountedLoop:
         What it is compared with: a register the loop does not write, or (``None``) the
         immediate ``compare_value``.
     compared_before_update
-        The compare precedes the update in the block (it sees the value before the step).
+        The value compared is the register's before the step (the compare precedes the
+        update in the block, or the update is a ``SUBS`` that sets the flags).
+    condition
+        What the loop continues on, with the register on the left of the comparison:
+        ``ne``, unsigned ``lo``/``ls``/``hi``/``hs`` or signed ``lt``/``le``/``gt``/``ge``.
     """
 
     start: int
@@ -87,6 +112,7 @@ class CountedLoop:
     compare_register: str | None
     compare_value: int
     compared_before_update: bool
+    condition: str = "ne"
 
 
 def find_loops(image: LoadedImage) -> list[CountedLoop]:
@@ -117,13 +143,13 @@ def decode_loops(image: LoadedImage) -> list[CountedLoop]:
             if insn.target is not None:
                 targets[insn.target] = targets.get(insn.target, 0) + 1
         indirect = [insn.address for insn in branches
-                    if insn.name in ("tbb", "tbh") or (insn.name in ("bx", "blx")
-                                                       and insn.target is None
-                                                       and insn.op_str != "lr")]
-        ends = {a + size: (a, name) for a, size, name in decoder.outline(sec.address, code)}
+                    if insn.name in ("tbb", "tbh") or (insn.name == "bx" and insn.op_str != "lr")]
+        stream = decoder.outline(sec.address, code)
+        ends = {a + size: i for i, (a, size, _) in enumerate(stream)}
         for insn in branches:
             start = insn.target
-            if (insn.mnemonic.split(".")[0] != "bne" or start is None
+            condition = _CONDITIONS.get(insn.mnemonic.split(".")[0])
+            if (condition is None or start is None
                     or not 0 < insn.address - start <= MAX_BODY or start in entries
                     or targets.get(start) != 1):
                 continue
@@ -134,17 +160,27 @@ def decode_loops(image: LoadedImage) -> list[CountedLoop]:
             func = next(((lo, hi) for lo, hi in funcs if lo <= start < hi), None)
             if func is None or any(func[0] <= a < func[1] for a in indirect):
                 continue
-            before = ends.get(start)
-            if before is None:
+            at = ends.get(start)
+            if at is None or _straight_run(stream, at) > MAX_RUN_IN:
                 continue
-            pred = decoder.decode_one(before[0], image.read(before[0], start - before[0]))
+            before = stream[at][0]
+            pred = decoder.decode_one(before, image.read(before, start - before))
             if pred.writes_pc or pred.name in _FORBIDDEN:   # it ends a block: one would
                 continue                                    # start at the loop
             body = decoder.decode_block(start, image.read(start, end - start)).insns
-            loop = _counted(body, insn.address)
+            loop = _counted(body, insn.address, condition)
             if loop is not None:
                 found.append(loop)
     return found
+
+
+def _straight_run(stream: list[tuple[int, int, str]], at: int) -> int:
+    """Instructions from the last branch before ``stream[at]`` up to it (at least the
+    straight-line code a translation block holding it can start with)."""
+    n = 0
+    while at - n >= 0 and stream[at - n][2] not in _BRANCHES and n <= MAX_RUN_IN:
+        n += 1
+    return n
 
 
 def _reg(name: str | None) -> str | None:
@@ -155,8 +191,9 @@ def _imm(text: str) -> int:
     return int(text, 0)
 
 
-def _counted(body: tuple, branch: int) -> CountedLoop | None:
-    """The loop of the decoded block ``body`` (ending in the BNE at ``branch``), or None."""
+def _counted(body: tuple, branch: int, condition: str) -> CountedLoop | None:
+    """The loop of the decoded block ``body`` (ending in the conditional branch at
+    ``branch`` that loops while ``condition`` holds), or None."""
     *insns, last = body
     if last.address != branch or not insns:
         return None
@@ -169,39 +206,63 @@ def _counted(body: tuple, branch: int) -> CountedLoop | None:
             if reg in _CORE:
                 writers.setdefault(_reg(reg) or reg, []).append(insn)
     flags = next((i for i in reversed(insns) if i.sets_flags), None)
-    if flags is None:
+    if flags is None or flags.shifted:
         return None
-    start = body[0].address
-    size = last.address + last.size - start
-    candidates: list[tuple[str, int | None, int]] = []    # (register, compared-with, imm)
-    if flags.name == "cmp" and not flags.shifted:
+    stores = any(i.name.startswith(("str", "stm", "vst", "push")) for i in insns)
+    # (register, compared with: a register or None for the immediate, the immediate, the
+    #  condition with the register on the left, the value compared is before the update)
+    candidates: list[tuple[str, str | None, int, str, bool | None]] = []
+    if flags.name == "cmp":
         m = _CMP.match(flags.op_str)
         if m is None:
             return None
-        a, b, imm = _reg(m.group(1)), _reg(m.group(2)), m.group(3)
+        a, b, imm = _reg(m.group(1)) or "", _reg(m.group(2)), m.group(3)
         if imm is not None:
-            candidates.append((a or "", None, _imm(imm)))
+            candidates.append((a, None, _imm(imm), condition, None))
         else:
-            candidates += [(a or "", b, 0), (b or "", a, 0)]
-    elif flags.name in ("add", "sub"):
+            candidates += [(a, b, 0, condition, None), (b or "", a, 0, _SWAPPED[condition], None)]
+    elif flags.name == "sub":      # SUBS r, r, #k: the flags of CMP r, #k before the update
         m = _ADD_SUB.match(flags.op_str)
-        if m is None:
-            return None
-        candidates.append((_reg(m.group(1)) or "", None, 0))
-    for reg, other, value in candidates:
+        if m is not None:
+            candidates.append((_reg(m.group(1)) or "", None, _imm(m.group(3)), condition, True))
+    elif flags.name == "add" and condition == "ne":     # ADDS r, r, #k; BNE: r != 0 after
+        m = _ADD_SUB.match(flags.op_str)
+        if m is not None:
+            candidates.append((_reg(m.group(1)) or "", None, 0, condition, False))
+    for reg, other, value, cond, before in candidates:
         ws = writers.get(reg, [])
-        if len(ws) != 1 or (other is not None and other in writers) or other == reg:
+        if len(ws) != 1 or other == reg or not _invariant_at(other, flags, insns, writers,
+                                                              stores):
             continue
         step = _step(ws[0], reg)
-        if not step:
+        if not step or (before is not None and ws[0] is not flags):
             continue
-        if flags.name != "cmp" and ws[0] is not flags:
-            continue
-        return CountedLoop(start=start, size=size, branch=last.address, register=reg,
-                           step=step, update=ws[0].address, compare_register=other,
+        return CountedLoop(start=body[0].address, size=last.address + last.size - body[0].address,
+                           branch=last.address, register=reg, step=step,
+                           update=ws[0].address, compare_register=other,
                            compare_value=value & 0xFFFF_FFFF,
-                           compared_before_update=flags.address < ws[0].address)
+                           compared_before_update=(flags.address < ws[0].address
+                                                   if before is None else before),
+                           condition=cond)
     return None
+
+
+def _invariant_at(reg: str | None, flags: object, insns: list, writers: dict[str, list],
+                  stores: bool) -> bool:
+    """Whether ``reg`` (None: an immediate) holds the same value at ``flags`` (the compare)
+    in every execution: the loop does not write it, or its last write before the compare is
+    a load from a stack slot (``LDR reg, [sp, #imm]``) of a loop that stores nothing (a
+    bound the compiler spilled), and nothing writes it after the compare."""
+    if reg is None or reg not in writers:
+        return True
+    at = insns.index(flags)
+    before = [i for i in insns[:at] if reg in {_reg(r) for r in i.regs_write}]
+    after = [i for i in insns[at:] if reg in {_reg(r) for r in i.regs_write}]
+    if stores or after or not before:
+        return False
+    load = before[-1]
+    return (load.name == "ldr" and load.mem_base == "sp" and load.mem_index is None
+            and not load.writeback)
 
 
 def _step(insn: object, reg: str) -> int:

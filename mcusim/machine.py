@@ -214,12 +214,19 @@ class Machine:
         length may start at any byte); reads just before a buffer land in fill bytes that
         are checked after the call like the red zones of the normal mode, and only reads
         a page or more before it are caught at once.  Flash buffers keep the normal layout.
+    counted_loops
+        Run the counted loops of the image (:mod:`mcusim.loops`: one-block loops in Flash
+        whose executions follow from an induction register) without hooks, at raw
+        emulation speed, with the same counts and cycles.  Not with ``cyccnt`` served (a
+        read of CYCCNT inside such a loop would miss its executions so far).  Off: every
+        block goes through the block hook (the baseline of ``benchmarks/hook_variants.py``).
     """
 
     def __init__(self, board: Board | str, elf: str | Path, *, counting: bool = True,
                  budget: int | None = _AUTO, timeout: float | None = _AUTO,
                  warm_caches: bool = False, check_alignment: bool = True,
-                 cyccnt: bool | None = None, check_reads: bool = False) -> None:
+                 cyccnt: bool | None = None, check_reads: bool = False,
+                 counted_loops: bool = True) -> None:
         self.check_reads = bool(check_reads)
         # inaccessible guard page -> (buffer it ends, buffer it starts) (checked reads only)
         self._guard_pages: dict[int, list[Buffer | None]] = {}
@@ -254,7 +261,8 @@ class Machine:
             self._install_hooks()
             self._install_traps(check_alignment)
             self._install_division_hooks()
-        self._loops = self._install_loops() if counting else []
+        use_loops = counting and counted_loops and not self._cyccnt
+        self._loops = self._install_loops() if use_loops else []
         self._loops_epoch = -1      # engine.translation_epoch of their hook-free translation
 
     # -- set-up -------------------------------------------------------------------------
@@ -596,12 +604,12 @@ class Machine:
             desc[native.L_HOOKED] = 0
         self._loops_epoch = self.engine.translation_epoch
 
-    def _resume_loops(self, stop: eng.Stop, timeout: float | None) -> eng.Stop:
-        """Resume a run the loop hook stopped before a counted loop that must run with the
-        hooks (see ``loop_fallback`` in the C hooks), after dropping its hook-free
-        translation; again while it stops so.  The stop of the last run."""
+    def _resume_loops(self, stop: eng.Stop, timeout: float | None, started: float) -> eng.Stop:
+        """Resume a run (begun at ``time.monotonic()`` ``started``) that the loop hook
+        stopped before a counted loop that must run with the hooks (``loop_fallback`` in the
+        C hooks), after dropping its hook-free translation; again while it stops so.  The
+        stop of the last run."""
         assert self._state is not None
-        started = time.monotonic()
         while stop.kind == eng.STOP_HOOK:
             at, desc = native.resume_point(self._state)
             if not at:
@@ -1077,10 +1085,11 @@ class Machine:
         elif self._loops and self._loops_epoch != self.engine.translation_epoch:
             self._translate_loops()
         try:
+            started = time.monotonic()
             stop = self.engine.run(address, self._trampoline, timeout=timeout,
                                    count=budget or 0 if state is None else 0)
             if self._loops:
-                stop = self._resume_loops(stop, timeout)
+                stop = self._resume_loops(stop, timeout, started)
         finally:
             if handle is not None:
                 self.engine.remove_hook(handle)

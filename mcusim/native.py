@@ -96,7 +96,7 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
     H_LOOP, H_LOOP_N, H_RESUME, H_RESUME_LOOP, H_LOOP_RUNS, L_STATE, L_START, L_SIZE, L_REG,
-    L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, LOOP_WORDS, NO_REG,
+    L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, L_COND, LOOP_WORDS, NO_REG,
 )
 
 BLOCK_DTYPE = np.dtype([
@@ -343,6 +343,8 @@ def loop_descriptor(state: np.ndarray, loop: "CountedLoop", regid: int,
     """The user data of the code hook on a counted loop's closing branch (``L_*`` fields
     of :mod:`mcusim._native_layout`): the loop of :mod:`mcusim.loops` with Unicorn's ids of
     its induction register and of the register it is compared with (None: an immediate)."""
+    from mcusim.loops import CONDITION_CODES
+
     d = np.zeros(LOOP_WORDS, dtype=np.uint64)
     d[L_STATE] = state.ctypes.data
     d[L_START], d[L_SIZE] = loop.start, loop.size
@@ -352,6 +354,7 @@ def loop_descriptor(state: np.ndarray, loop: "CountedLoop", regid: int,
     d[L_CMP_VALUE] = loop.compare_value
     d[L_BEFORE] = int(loop.compared_before_update)
     d[L_UPDATE] = loop.update
+    d[L_COND] = CONDITION_CODES[loop.condition]
     return d
 
 
