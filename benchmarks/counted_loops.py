@@ -7,8 +7,17 @@ emulated board, its cycles measured) on machines with counted loops and on machi
 every block hooked (``counted_loops=False``), alternately (CPU time of this process, best
 of ``--repeat``), checks that both give the same cycles per operator, and prints the
 seconds, the speed-up and the share of the executed instructions that ran in counted loops.
-Writes the table into docs/performance.md between ``<!-- loops-table:start -->`` and
-``<!-- loops-table:end -->`` (``--no-readme``: only prints it).
+
+A second table prices one entry into a counted loop: the int8 loop of
+``benchmarks/emulation_speed.py`` (``mb_dot_repeat``) with vectors of ``n`` bytes, called so
+that it runs about 400,000 loop executions in entries of ``n - 1`` executions each (the
+first runs in the block before the loop), on a machine that counts the loop (retiring it
+switched off) and on one that hooks every block.  Where the two meet is about the average
+number of executions per entry below which a machine retires a loop
+(``mcusim.loops.min_executions``, whose constants ``benchmarks/loop_entry_cost.py`` counts).
+
+Writes both tables into docs/performance.md between ``<!-- loops-table:start -->`` and
+``<!-- loops-table:end -->`` (``--no-readme``: only prints them).
 
 Usage: ``python benchmarks/counted_loops.py [--models cifarnet squeezenet] [--board
 stm32f469i stm32f746zg] [--repeat 3] [--no-readme]``
@@ -82,6 +91,37 @@ def measure(models: list[str], boards: list[str], repeat: int) -> list[dict]:
     return rows
 
 
+def per_entry(board_name: str, repeat: int) -> list[dict]:
+    """CPU seconds of the int8 loop in entries of ``n - 1`` executions, counted and hooked."""
+    from _timing import best_times
+    from emulation_speed import SOURCES
+    from mcusim import machine as machine_module
+    from mcusim.boards import get_board
+    from mcusim.build import build_firmware
+
+    board = get_board(board_name)
+    elf = build_firmware(SOURCES, board).elf
+    rows = []
+    keep = machine_module.min_executions
+    machine_module.min_executions = lambda hooks: 0.0  # (no retiring: price every entry)
+    try:
+        counted, hooked = Machine(board, elf), Machine(board, elf, counted_loops=False)
+        for n in (2, 4, 8, 16, 32, 64, 128):
+            reps = 400_000 // n
+            jobs = {}
+            for name, m in (("counted", counted), ("hooked", hooked)):
+                a = m.alloc(n)
+                jobs[name] = lambda m=m, a=a, n=n, reps=reps: m.call("mb_dot_repeat", a, a, n,
+                                                                      reps)
+                jobs[name]()
+            best, _ = best_times(jobs, repeat)
+            rows.append({"n": n, "entries": reps, "counted": best["counted"],
+                         "hooked": best["hooked"]})
+    finally:
+        machine_module.min_executions = keep
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["cifarnet", "squeezenet"])
@@ -99,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {r['board']} | {r['model']} | {r['instructions']:,} | "
               f"{r['looped'] / r['instructions']:.0%} | {r['hooked_s']:.2f} | "
               f"{r['counted_s']:.2f} | {r['hooked_s'] / r['counted_s']:.2f}x |" for r in rows]
+    entry = per_entry(args.board[0], max(3, args.repeat))
+    lines += ["", f"Board `{args.board[0]}`, the int8 loop in entries of n - 1 executions "
+              "(400,000 executions in all); CPU time, best of alternating runs.", "",
+              "| executions per entry | entries | every block hooked ms | counted loop ms | "
+              "counted / hooked |", "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['n'] - 1} | {r['entries']:,} | {r['hooked'] * 1e3:.1f} | "
+              f"{r['counted'] * 1e3:.1f} | {r['counted'] / r['hooked']:.2f} |" for r in entry]
     publish("loops-table", "\n".join(lines), dry=args.no_readme)
     return 0
 

@@ -495,7 +495,8 @@ static NOINLINE int new_edge(u64 *st, void *uc, u64 prev, u64 row, u64 key)
  * would not end within one sweep of its register, or would exhaust the budget, the hook
  * stops the run before the branch instead (H_RESUME): the machine drops the loop's
  * hook-free translation and resumes at the branch, whose block then counts nothing, and the
- * loop runs with the hooks. */
+ * loop runs with the hooks.  So does a loop whose entries turn out to run too few
+ * executions to pay for the hook (H_RETIRE): the machine removes its hook as well. */
 
 static inline u64 read_reg(u64 *st, void *uc, u64 regid, u64 *scratch)
 {
@@ -616,7 +617,13 @@ void loop_hook(void *uc, u64 address, uint32_t size, void *user_data)
     u64 target = d[L_CMP_REG] == NO_REG ? d[L_CMP_VALUE]
                                         : read_reg(st, uc, d[L_CMP_REG], &d[L_SCRATCH]);
     uint32_t seen = (uint32_t)(d[L_BEFORE] ? r - d[L_STEP] : r);
-    u64 n = loop_trips(d, seen, (uint32_t)target);
+    u64 n = loop_trips(d, seen, (uint32_t)target), *stats = (u64 *)(uintptr_t)d[L_STATS];
+    if (stats[0] >= LOOP_MIN_ENTRIES && stats[1] * 16 < st[H_LOOP_MIN] * stats[0]) {
+        st[H_RETIRE] = 1;                         /* its entries run too few executions to */
+        loop_fallback(st, uc, prow, d, address);  /* pay for this hook: retire it */
+        return;
+    }
+    stats[0]++;
     if (n == 0)
         return;                                   /* the branch falls through */
     u64 lrow = block_row(st, uc, d[L_START], (uint32_t)d[L_SIZE]);
@@ -640,6 +647,7 @@ void loop_hook(void *uc, u64 address, uint32_t size, void *user_data)
             st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
         }
     }
+    stats[1] += n;
     st[H_LOOP] = (u64)(uintptr_t)d;
     st[H_LOOP_N] = n;
     st[H_LOOP_R] = r;

@@ -33,6 +33,10 @@ H_LOOP_PREV = 19      # row of the block that enters it
 H_RESUME = 20         # a counted loop's closing branch where the run is to resume with the
                       # loop's hooked translation (0: none; see loop_hook)
 H_RESUME_LOOP = 21    # that loop's descriptor address
+H_LOOP_MIN = 22       # 16 x the executions per entry a counted loop must run on average, once
+                      # it had LOOP_MIN_ENTRIES entries, to stay counted (mcusim.loops.
+                      # min_executions; 0: no such check)
+H_RETIRE = 24         # 1: the run stopped at H_RESUME to retire that loop (it did not pay)
 H_LOOP_RUNS = 23      # passages of counted loops counted without hooks since the reset
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
@@ -126,7 +130,11 @@ L_SCRATCH = 9         # uc_reg_read writes here
 L_HOOKED = 10         # 1: its hook-free translation was dropped (until translated again)
 L_COND = 11           # what it loops on (mcusim.loops.CONDITION_CODES): 0 !=, 1-4 unsigned
                       # <, <=, >, >=, 5-8 signed <, <=, >, >= (the register on the left)
-LOOP_WORDS = 12
+L_STATS = 12          # address of its two statistics words: entries the hook saw, and
+                      # the executions it left to count (mcusim.machine retires loops whose
+                      # entries run too few executions to pay for the hook)
+LOOP_WORDS = 14
 NO_REG = (1 << 64) - 1
+LOOP_MIN_ENTRIES = 16 # entries of a counted loop before its executions per entry are judged
 LOOP_PENDING = 2      # B_LOWERS of a counted loop's row while its executions are pending
 RESUMING = 4          # B_LOWERS bit of the block a run stopped in to resume at H_RESUME

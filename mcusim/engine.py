@@ -388,6 +388,22 @@ class Engine:
         self._add_native(uc.UC_HOOK_CODE, address, user_data, at, at)
 
     @property
+    def native_code_hooks(self) -> int:
+        """Compiled code hooks registered (Unicorn walks them all at each hooked
+        instruction)."""
+        return sum(spec[0] == uc.UC_HOOK_CODE for spec in self._native)
+
+    def remove_native_hooks(self, user_data: np.ndarray) -> None:
+        """Remove the compiled hooks registered with ``user_data`` (which drops the
+        translations they are in)."""
+        keep = [spec[2] is not user_data for spec in self._native]
+        for handle, kept in zip(self._hooks, keep):
+            if not kept:
+                uclib.uc_hook_del(self.uc._uch, handle)
+        self._hooks = [h for h, k in zip(self._hooks, keep) if k]
+        self._native = [spec for spec, k in zip(self._native, keep) if k]
+
+    @property
     def control(self) -> int:
         """The CONTROL register."""
         return int(self.uc.reg_read(arm.UC_ARM_REG_CONTROL))

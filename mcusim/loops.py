@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass
 
 from mcusim._image_cache import cached_analysis
+from mcusim._native_layout import LOOP_MIN_ENTRIES
 from mcusim.loader import LoadedImage
 
 __all__ = ["CountedLoop", "find_loops", "decode_loops"]
@@ -54,6 +55,24 @@ __all__ = ["CountedLoop", "find_loops", "decode_loops"]
 TRANSLATION_PAGE = 1024
 #: Longest loop body considered (bytes).
 MAX_BODY = 256
+#: Host instructions (callgrind; ``benchmarks/loop_entry_cost.py`` counts them): what a
+#: repeat of a one-block loop costs the block hook, what an entry costs a counted loop beyond
+#: that with no other code hook (the loop hook, its register reads, Unicorn's exit check
+#: after a code hook, the count), and what each native code hook adds to an entry (Unicorn
+#: walks every code hook each time a hooked instruction runs).
+REPEAT_COST = 12.6
+ENTRY_COST = 216.0
+WALK_COST = 16.4
+#: Entries seen before a machine judges whether a loop pays (see :func:`min_executions`).
+MIN_ENTRIES = LOOP_MIN_ENTRIES
+
+
+def min_executions(code_hooks: int) -> float:
+    """Executions per entry, on average, from which counting a loop without hooks costs less
+    than hooking it, with ``code_hooks`` native code hooks registered: a machine retires a
+    counted loop whose entries run fewer, in the run (the loop hook stops it, and the machine
+    removes the hook and resumes)."""
+    return (ENTRY_COST + WALK_COST * code_hooks) / REPEAT_COST
 #: Longest straight-line code before a loop: Unicorn ends a block after 512 instructions
 #: (TCG_MAX_INSNS), which must not happen exactly at the loop's start.
 MAX_RUN_IN = 128

@@ -56,7 +56,7 @@ from mcusim.limits import (  # noqa: F401  (DEFAULT_* re-exported: part of the M
     DEFAULT_BUDGET, DEFAULT_TIMEOUT, MAX_BUDGET, MAX_TIMEOUT, MIN_TIMEOUT_IPS,
 )
 from mcusim.loader import CoreMismatchWarning, LoadedImage, check_core
-from mcusim.loops import CountedLoop, find_loops
+from mcusim.loops import CountedLoop, find_loops, min_executions
 
 SCS_START, SCS_SIZE = 0xE000_0000, 0x10_0000   # private peripheral bus: ITM, DWT, SCB, SysTick
 DWT_CYCCNT = 0xE000_1004                         # ARMv7-M ARM C1.8.8: DWT cycle counter
@@ -565,7 +565,7 @@ class Machine:
         ranges = [state[native.H_RANGES + native.RANGE_WORDS * i:][:4].tolist()
                   for i in range(int(state[native.H_NRANGES]))]
         dside = {int(r[3]) for r in ranges}
-        loops = []
+        usable = []
         for loop in find_loops(self.image):
             region = self._region_of(loop.start)
             if region is not None and region.alias_of:
@@ -577,12 +577,28 @@ class Machine:
             rng = next((r for r in ranges if r[0] <= loop.start < r[1]), None)
             if rng is not None and int(rng[2]) in dside:
                 continue
+            usable.append(loop)
+        self._loop_stats = np.zeros((len(usable), 2), dtype=np.uint64)   # entries, executions
+        loops = []
+        for loop, stats in zip(usable, self._loop_stats):
             other = loop.compare_register
             desc = native.loop_descriptor(state, loop, self.engine.reg_id(loop.register),
-                                          None if other is None else self.engine.reg_id(other))
+                                          None if other is None else self.engine.reg_id(other),
+                                          stats)
             self.engine.add_native_code_hook(hook, desc, loop.branch)
             loops.append((loop, desc))
+        native.set_loop_minimum(state, min_executions(self.engine.native_code_hooks))
         return loops
+
+    def _retire_loop(self, desc: np.ndarray) -> None:
+        """Stop counting the loop of descriptor ``desc``: its hook removed, it runs with the
+        block hook (its translation dropped) from now on; the others' threshold follows the
+        number of code hooks left."""
+        desc[native.L_SIZE] = 0                      # its hook does nothing from now on
+        self.engine.remove_native_hooks(desc)
+        self._loops = [(loop, d) for loop, d in self._loops if d is not desc]
+        assert self._state is not None
+        native.set_loop_minimum(self._state, min_executions(self.engine.native_code_hooks))
 
     def _translate_loops(self) -> None:
         """Translate the counted loops without hooks (again after a flush or a drop), from
@@ -611,14 +627,18 @@ class Machine:
         stop of the last run."""
         assert self._state is not None
         while stop.kind == eng.STOP_HOOK:
-            at, desc = native.resume_point(self._state)
+            at, address, retire = native.resume_point(self._state)
             if not at:
                 break
-            loop = next(d for _, d in self._loops if d.ctypes.data == desc)
-            loop[native.L_HOOKED] = 1
-            start = int(loop[native.L_START])
-            self.engine.drop_translation(start, start + int(loop[native.L_SIZE]))
-            self._loops_epoch = -1          # translated without hooks again before the next run
+            desc = next(d for _, d in self._loops if d.ctypes.data == address)
+            start = int(desc[native.L_START])
+            self.engine.drop_translation(start, start + int(desc[native.L_SIZE]))
+            if retire:
+                self._state[native.H_RETIRE] = 0
+                self._retire_loop(desc)
+            else:
+                desc[native.L_HOOKED] = 1
+                self._loops_epoch = -1      # translated without hooks again before the next run
             left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
             stop = self.engine.run(at, self._trampoline, timeout=left)
         return stop

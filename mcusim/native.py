@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import sys
@@ -95,8 +96,10 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_SP_REGID, H_SP_LIMIT, H_MIN_SP, H_MIN_SP_BLOCK, H_SP_VALUE, H_LAST_ROW,
     H_RUN_EDGE, H_FAST_KEY, H_FAST_SIZE, NO_FAST, H_FAST_LEFT, H_FAST_BASE, H_NBLOCKS, H_NEDGES, H_BUSED_OFF, H_EUSED_OFF, HEADER, SCRATCH_WORDS, BLOCK_FIELDS, EDGE_FIELDS,
     STOP_BUDGET, STOP_BLOCK_TABLE, STOP_EDGE_TABLE, STOP_FLASH_WRITE, STOP_STACK,
-    H_LOOP, H_LOOP_N, H_RESUME, H_RESUME_LOOP, H_LOOP_RUNS, L_STATE, L_START, L_SIZE, L_REG,
-    L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, L_COND, LOOP_WORDS, NO_REG,
+    H_LOOP, H_LOOP_N, H_RESUME, H_RESUME_LOOP, H_LOOP_RUNS, H_LOOP_MIN, H_RETIRE,
+    LOOP_MIN_ENTRIES, L_STATE, L_START, L_SIZE, L_REG,
+    L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, L_COND, L_STATS, LOOP_WORDS,
+    NO_REG,
 )
 
 BLOCK_DTYPE = np.dtype([
@@ -339,10 +342,12 @@ def division_descriptor(state: np.ndarray, rn_regid: int, rm_regid: int,
 
 
 def loop_descriptor(state: np.ndarray, loop: "CountedLoop", regid: int,
-                    compare_regid: int | None) -> np.ndarray:
+                    compare_regid: int | None, stats: np.ndarray) -> np.ndarray:
     """The user data of the code hook on a counted loop's closing branch (``L_*`` fields
     of :mod:`mcusim._native_layout`): the loop of :mod:`mcusim.loops` with Unicorn's ids of
-    its induction register and of the register it is compared with (None: an immediate)."""
+    its induction register and of the register it is compared with (None: an immediate);
+    the hook adds its entries and their executions to ``stats`` (two ``uint64``, kept alive
+    by the caller)."""
     from mcusim.loops import CONDITION_CODES
 
     d = np.zeros(LOOP_WORDS, dtype=np.uint64)
@@ -355,6 +360,7 @@ def loop_descriptor(state: np.ndarray, loop: "CountedLoop", regid: int,
     d[L_BEFORE] = int(loop.compared_before_update)
     d[L_UPDATE] = loop.update
     d[L_COND] = CONDITION_CODES[loop.condition]
+    d[L_STATS] = stats.ctypes.data
     return d
 
 
@@ -367,10 +373,17 @@ def settle_stopped_loop(state: np.ndarray, uc_handle: object, pc: int) -> None:
         fn(state.ctypes.data, uc_handle, pc)
 
 
-def resume_point(state: np.ndarray) -> tuple[int, int]:
-    """``(address, descriptor address)`` where a run that the loop hook stopped is to resume
-    once the loop's hook-free translation is dropped (``(0, 0)``: it did not stop one)."""
-    return int(state[H_RESUME]), int(state[H_RESUME_LOOP])
+def resume_point(state: np.ndarray) -> tuple[int, int, bool]:
+    """``(address, descriptor address, retire)`` where a run that the loop hook stopped is
+    to resume once the loop's hook-free translation is dropped (``(0, 0, False)``: it did not
+    stop one), and whether the loop is to be retired (its hook removed) as well."""
+    return int(state[H_RESUME]), int(state[H_RESUME_LOOP]), bool(state[H_RETIRE])
+
+
+def set_loop_minimum(state: np.ndarray, executions: float) -> None:
+    """Retire, in the run, a counted loop whose first :data:`LOOP_MIN_ENTRIES` (or more)
+    entries ran fewer than ``executions`` executions on average (``0``: never)."""
+    state[H_LOOP_MIN] = max(0, math.ceil(16 * executions))
 
 
 def loop_runs(state: np.ndarray) -> int:
@@ -407,7 +420,7 @@ def reset_counts(state: np.ndarray) -> None:
     state[none:none + BLOCK_FIELDS] = 0     # the "no block" row (the first block's predecessor)
     state[H_FAST_LEFT] = state[H_FAST_BASE] = 0
     state[H_FAST_KEY] = NO_FAST
-    state[H_LOOP] = state[H_LOOP_RUNS] = state[H_RESUME] = 0
+    state[H_LOOP] = state[H_LOOP_RUNS] = state[H_RESUME] = state[H_RETIRE] = 0
     # only the rows the hooks created (listed by them) are cleared: a short call costs
     # little however large the tables are
     off = int(state[H_BUSED_OFF])

@@ -13,7 +13,7 @@ from mcusim import native
 from mcusim.build import build_firmware
 from mcusim.errors import BudgetExhausted, EmulationFault, TimeLimitExceeded
 from mcusim.loader import load_elf
-from mcusim.loops import decode_loops, find_loops
+from mcusim.loops import MIN_ENTRIES, decode_loops, find_loops
 from mcusim.machine import Machine
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -146,3 +146,20 @@ def test_a_timeout_inside_a_counted_loop_counts_the_executions_that_ran(board, l
     # execution: the one the stop came before counts, as the block hook counts it
     assert info.value.details["instructions"] == 6 + 2 * (start - r0)
     assert start - r0 > 1000
+
+
+def test_loops_whose_entries_run_few_executions_are_retired(board, loops_elf):
+    m = Machine(board, loops_elf)
+    hooked = Machine(board, loops_elf, counted_loops=False)
+    data = m.place(np.arange(1, 1025, dtype=np.uint32))
+    for _ in range(MIN_ENTRIES):                 # 2 executions after the first, each time
+        m.call("sum_down", data, 3)
+        m.call("sum_below", data, data + 4 * 1024)        # 1023 each time: it pays
+    assert native.loop_runs(m._state) == 1
+    short = m.call("sum_down", data, 64)
+    assert native.loop_runs(m._state) == 0       # retired: the block hook counts it now
+    assert m.call("sum_below", data, data + 4 * 1024).return_value == 1024 * 1025 // 2
+    assert native.loop_runs(m._state) == 1
+    same = hooked.call("sum_down", hooked.place(np.arange(1, 65, dtype=np.uint32)), 64)
+    assert np.array_equal(short.counts.blocks, same.counts.blocks)
+    assert m.profile(short).cycles == hooked.profile(same).cycles
