@@ -2,8 +2,8 @@
 
 The int8 kernels spend nearly all their time in loops of one block (``ldrsb; ldrsb; cmp;
 smlabb; bne``).  With a block hook on such a block, Unicorn calls the hook on every repeat,
-and that call costs about a fifth of the raw speed however little the hook does
-(``benchmarks/hook_variants.py``).  A *counted loop* is translated once without any hook
+and that call costs an eighth of the raw speed even when the hook does nothing, a quarter as
+the hook counts (``benchmarks/hook_variants.py``).  A *counted loop* is translated without any hook
 (:meth:`mcusim.engine.Engine.pretranslate`), so its repeats run at raw speed; a native code
 hook on its closing branch -- which runs in the (hooked) block that enters the loop -- reads
 the loop's induction register there and works out how many times the loop will run
@@ -37,7 +37,9 @@ This module finds the loops for which that count is exact, from the code alone:
   the instruction limit of a block).
 
 Whether a loop is used on a given machine also depends on the machine (code in Flash, no
-trap hook inside it, no shared I/D cache model): see :meth:`mcusim.machine.Machine`.
+trap hook inside it, no shared I/D cache model): see :meth:`mcusim.machine.Machine`.  An entry
+into a counted loop costs more than one into a hooked loop, so a machine retires a loop
+whose entries run too few executions to pay for that (:func:`min_executions`).
 """
 
 from __future__ import annotations

@@ -608,16 +608,11 @@ class Machine:
         starts = [loop.start for loop, _ in self._loops]
         control = self.engine.control
         sizes = self.engine.pretranslate(starts, (control, control | _CONTROL_FPCA))
-        kept = []
-        for (loop, desc), size in zip(self._loops, sizes):
-            if size == loop.size:
-                kept.append((loop, desc))
-            else:   # pragma: no cover - the analysis mirrors Unicorn's blocks
-                desc[native.L_SIZE] = 0                  # its hook does nothing from now on
-                self.engine.drop_translation(loop.start, loop.start + max(size, loop.size))
-        self._loops = kept
-        for _, desc in kept:
+        for (loop, desc), size in list(zip(self._loops, sizes)):
             desc[native.L_HOOKED] = 0
+            if size != loop.size:   # pragma: no cover - the analysis mirrors Unicorn's blocks
+                self.engine.drop_translation(loop.start, loop.start + max(size, loop.size))
+                self._retire_loop(desc)
         self._loops_epoch = self.engine.translation_epoch
 
     def _resume_loops(self, stop: eng.Stop, timeout: float | None, started: float) -> eng.Stop:
