@@ -549,8 +549,13 @@ static NOINLINE int loop_account(u64 *st, void *uc, const u64 *d, u64 prev, u64 
     st[H_LEFT] -= n * row[B_NINSTR];
     if (row[B_CBASE])
         fetch_block(st, row, d[L_START], (uint32_t)d[L_SIZE]);
-    note_successor(st, st + prev, lrow);
-    if (!new_edge(st, uc, prev, lrow, key))
+    u64 *m = st + prev + B_SUCC;          /* the entering block's memo holds the edge */
+    note_successor(st, st + prev, lrow);  /* after its first entry */
+    if (m[0] == key)
+        st[m[2]]++;
+    else if (m[3] == key)
+        st[m[5]]++;
+    else if (!new_edge(st, uc, prev, lrow, key))
         return 1;
     st[H_LAST_ROW] = lrow;
     st[H_LOOP_RUNS]++;
