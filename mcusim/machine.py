@@ -264,6 +264,7 @@ class Machine:
         use_loops = counting and counted_loops and not self._cyccnt
         self._loops = self._install_loops() if use_loops else []
         self._loops_epoch = -1      # engine.translation_epoch of their hook-free translation
+        self._retired: list[np.ndarray] = []
 
     # -- set-up -------------------------------------------------------------------------
     def _code_bytes(self, flash: MemoryRegion) -> int:
@@ -596,6 +597,7 @@ class Machine:
         number of code hooks left."""
         desc[native.L_SIZE] = 0                      # its hook does nothing from now on
         self.engine.remove_native_hooks(desc)
+        self._retired.append(desc)       # (kept: Unicorn frees a removed hook after the run)
         self._loops = [(loop, d) for loop, d in self._loops if d is not desc]
         assert self._state is not None
         native.set_loop_minimum(self._state, min_executions(self.engine.native_code_hooks))
