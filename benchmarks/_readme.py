@@ -20,6 +20,8 @@ TARGETS: dict[str, Path] = {
     "profile-table": DOCS / "performance.md",
     "call-table": DOCS / "performance.md",
     "variants-table": DOCS / "performance.md",
+    "entry-table": DOCS / "performance.md",
+    "loops-table": DOCS / "performance.md",
     "s8-table": DOCS / "kernels_s8.md",
     "packed-table": DOCS / "kernels_packed.md",
     "trec-table": DOCS / "kernels_trec.md",
