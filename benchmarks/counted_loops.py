@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _callgrind import have_valgrind  # noqa: E402
+from _callgrind import host_instructions as callgrind  # noqa: E402
 from _readme import publish  # noqa: E402
 
 
@@ -61,18 +59,10 @@ def _child(model: str, board: str, counted: bool) -> None:
 
 def measure(model: str, board: str, counted: bool) -> tuple[int, dict]:
     """(host instructions of the emulation, the child's result)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "cg.out"
-        cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=vm_start_arm",
-               f"--callgrind-out-file={out}", sys.executable, __file__, "--child", model,
-               board, str(int(counted))]
-        run = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-        summary = next(line for line in out.read_text().splitlines()
-                       if line.startswith("summary:"))
-        result = next(json.loads(line.split(None, 1)[1]) for line in run.stdout.splitlines()
-                      if line.startswith("result "))
-        return int(summary.split()[1]), result
+    count, out = callgrind(__file__, ["--child", model, board, str(int(counted))])
+    result = next(json.loads(line.split(None, 1)[1]) for line in out.splitlines()
+                  if line.startswith("result "))
+    return count, result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child(args.child[0], args.child[1], args.child[2] == "1")
         return 0
-    if shutil.which("valgrind") is None:
-        print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 1
     lines = ["One inference (`run_model`: every operator called and costed); host instructions "
              "(callgrind) inside Unicorn's `vm_start`, all calls.  The cycles per operator are "

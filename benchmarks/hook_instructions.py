@@ -19,15 +19,14 @@ adds the counts of another source tree's hooks, e.g. before a change).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _callgrind import have_valgrind  # noqa: E402
+from _callgrind import host_instructions as callgrind  # noqa: E402
 from _readme import publish  # noqa: E402
 
 
@@ -54,20 +53,11 @@ def host_instructions(board_name: str, program: str, mode: str,
                       checkout: str | None = None) -> tuple[int, int]:
     """(host instructions of the warm call's emulation, blocks it executed; 0 when raw),
     with the mcusim of ``checkout`` (a source tree) when given."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "cg.out"
-        cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=vm_start_arm",
-               "--dump-after=vm_start_arm", f"--callgrind-out-file={out}",
-               sys.executable, __file__, "--child", board_name, program, mode]
-        run = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                 ([checkout] if checkout else []) + sys.path)})
-        dump = Path(f"{out}.2")                # the dump after the second vm_start
-        summary = next(line for line in dump.read_text().splitlines()
-                       if line.startswith("summary:"))
-        blocks = next((int(line.split()[1]) for line in run.stdout.splitlines()
-                       if line.startswith("blocks ")), 0)
-        return int(summary.split()[1]), blocks
+    count, out = callgrind(__file__, ["--child", board_name, program, mode], dump=2,
+                           checkout=checkout)
+    blocks = next((int(line.split()[1]) for line in out.splitlines()
+                   if line.startswith("blocks ")), 0)
+    return count, blocks
 
 
 def _commit(checkout: str) -> str:
@@ -91,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child(*args.child)
         return 0
-    if shutil.which("valgrind") is None:
-        print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 1
     base = " | baseline | engine / baseline" if args.baseline else ""
     lines = ["Host instructions (callgrind) inside Unicorn's `vm_start` for the second, warm "

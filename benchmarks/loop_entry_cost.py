@@ -27,17 +27,15 @@ stm32f469i] [--no-readme]`` (about a minute).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _callgrind import have_valgrind  # noqa: E402
+from _callgrind import host_instructions as callgrind  # noqa: E402
 from _readme import publish  # noqa: E402
 
 EXECUTIONS = 240_000    # loop executions per call (entries: EXECUTIONS / (n - 1))
@@ -74,18 +72,11 @@ def host_instructions(board_name: str, n: int, counted: bool,
                       extra: int) -> tuple[int, int, int]:
     """(host instructions of the warm call's emulation, entries into the loop, native code
     hooks of the machine before the extra ones)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "cg.out"
-        cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=vm_start_arm",
-               "--dump-after=vm_start_arm", f"--callgrind-out-file={out}", sys.executable,
-               __file__, "--child", board_name, str(n), str(int(counted)), str(extra)]
-        run = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-        summary = next(line for line in Path(f"{out}.2").read_text().splitlines()
-                       if line.startswith("summary:"))
-        found = {line.split()[0]: int(line.split()[1]) for line in run.stdout.splitlines()
-                 if line.startswith(("entries ", "hooks "))}
-        return int(summary.split()[1]), found["entries"], found["hooks"]
+    count, out = callgrind(__file__, ["--child", board_name, str(n), str(int(counted)),
+                                      str(extra)], dump=2)
+    found = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+             if line.startswith(("entries ", "hooks "))}
+    return count, found["entries"], found["hooks"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         b, n, counted, extra = args.child
         _child(b, int(n), counted == "1", int(extra))
         return 0
-    if shutil.which("valgrind") is None:
-        print("valgrind is needed (apt-get install valgrind)", file=sys.stderr)
+    if not have_valgrind():
         return 1
     per_entry: dict[tuple[int, int], float] = {}
     lines = [f"Board `{args.board}`, the int8 loop in entries of n - 1 executions "
