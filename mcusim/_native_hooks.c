@@ -442,20 +442,34 @@ static NOINLINE void block_repeat(u64 *st, void *uc, u64 address, uint32_t size)
     }
 }
 
+/* A core register's value (Unicorn's register id `regid`; `scratch`: a word for
+ * uc_reg_read, which writes 4 bytes). */
+static inline u64 read_reg(u64 *st, void *uc, u64 regid, u64 *scratch)
+{
+    *scratch = 0;
+    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)regid, scratch);
+    return *scratch & 0xFFFFFFFFull;
+}
+
+/* SP after the block at row `prow`, which may have lowered it: the lowest SP seen and the
+ * block that lowered it to there are updated. */
+static u64 note_sp(u64 *st, void *uc, const u64 *prow)
+{
+    u64 sp = read_reg(st, uc, st[H_SP_REGID], &st[H_SP_VALUE]);
+    if (sp < st[H_MIN_SP]) {
+        st[H_MIN_SP] = sp;
+        st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
+    }
+    return sp;
+}
+
 /* The previous block (row `prow`) may have lowered SP: check it against the stack bottom;
  * 1 when the run stops. */
 static NOINLINE int stack_check(u64 *st, void *uc, const u64 *prow)
 {
-    st[H_SP_VALUE] = 0;
-    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
-    u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
-    if (sp < st[H_MIN_SP]) {
-        st[H_MIN_SP] = sp;
-        st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
-        if (sp < st[H_SP_LIMIT]) {
-            stop(st, uc, STOP_STACK);
-            return 1;
-        }
+    if (note_sp(st, uc, prow) < st[H_SP_LIMIT]) {
+        stop(st, uc, STOP_STACK);
+        return 1;
     }
     return 0;
 }
@@ -497,13 +511,6 @@ static NOINLINE int new_edge(u64 *st, void *uc, u64 prev, u64 row, u64 key)
  * hook-free translation and resumes at the branch, whose block then counts nothing, and the
  * loop runs with the hooks.  So does a loop whose entries turn out to run too few
  * executions to pay for the hook (H_RETIRE): the machine removes its hook as well. */
-
-static inline u64 read_reg(u64 *st, void *uc, u64 regid, u64 *scratch)
-{
-    *scratch = 0;
-    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)regid, scratch);
-    return *scratch & 0xFFFFFFFFull;
-}
 
 /* Executions of the loop `d` from its block's next start on, when the compare of the
  * execution that just ended saw `seen` (against `target`): 0 when it loops no more, ~0 when
@@ -639,18 +646,11 @@ void loop_hook(void *uc, u64 address, uint32_t size, void *user_data)
         loop_fallback(st, uc, prow, d, address);
         return;
     }
-    if (prow[B_LOWERS]) {     /* the entering block's stack check, as at the loop's start */
-        st[H_SP_VALUE] = 0;
-        ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)st[H_SP_REGID], &st[H_SP_VALUE]);
-        u64 sp = st[H_SP_VALUE] & 0xFFFFFFFFull;
-        if (sp < st[H_SP_LIMIT]) {
-            loop_fallback(st, uc, prow, d, address);   /* the loop's hook stops the run */
-            return;
-        }
-        if (sp < st[H_MIN_SP]) {
-            st[H_MIN_SP] = sp;
-            st[H_MIN_SP_BLOCK] = prow[B_KEY] - 1;
-        }
+    /* the entering block's stack check, as at the loop's start; below the bottom, the loop
+     * runs with its hook, which stops the run */
+    if (prow[B_LOWERS] && note_sp(st, uc, prow) < st[H_SP_LIMIT]) {
+        loop_fallback(st, uc, prow, d, address);
+        return;
     }
     stats[1] += n;
     st[H_LOOP] = (u64)(uintptr_t)d;
@@ -1050,12 +1050,10 @@ void division_hook(void *uc, u64 address, uint32_t size, void *user_data)
     (void)size;
     if (!fastest || !st[H_FN_REG])
         return;
-    st[H_DIV_A] = st[H_DIV_B] = 0;
-    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)desc[1], &st[H_DIV_A]);
-    ((reg_fn)(uintptr_t)st[H_FN_REG])(uc, (int)desc[2], &st[H_DIV_B]);
-    u64 bits_b = magnitude_bits(st[H_DIV_B], desc[3]), cycles = fastest;
+    u64 a = read_reg(st, uc, desc[1], &st[H_DIV_A]), b = read_reg(st, uc, desc[2], &st[H_DIV_B]);
+    u64 bits_b = magnitude_bits(b, desc[3]), cycles = fastest;
     if (bits_b) {
-        u64 bits_a = magnitude_bits(st[H_DIV_A], desc[3]);
+        u64 bits_a = magnitude_bits(a, desc[3]);
         u64 q = bits_a >= bits_b ? bits_a - bits_b + 1 : 0;
         cycles = fastest + ((st[H_DIV_MAX] - fastest) * q + 31) / 32;
     }
