@@ -94,12 +94,9 @@ def _machine_with(board, elf: Path, lib: Path | None) -> Machine:
     """A counting machine whose hooks come from ``lib`` (None: the normal library), every
     block through the block hook (``counted_loops=False``: the int8 loop is a counted loop,
     which runs without hooks otherwise)."""
-    for fn in (native.hook_addresses, native.model_hook_addresses, native.trap_hook_address,
-               native.loop_functions):
-        fn.cache_clear()
+    native.forget_library()
     if lib is not None:
         native.hook_library = lambda: lib        # (this process only)
-        native._LOADED.clear()
     return Machine(board, elf, counted_loops=False)
 
 

@@ -630,7 +630,7 @@ void loop_hook(void *uc, u64 address, uint32_t size, void *user_data)
                                         : read_reg(st, uc, d[L_CMP_REG], &d[L_SCRATCH]);
     uint32_t seen = (uint32_t)(d[L_BEFORE] ? r - d[L_STEP] : r);
     u64 n = loop_trips(d, seen, (uint32_t)target), *stats = (u64 *)(uintptr_t)d[L_STATS];
-    if (stats[0] >= LOOP_MIN_ENTRIES && stats[1] * 16 < st[H_LOOP_MIN] * stats[0]) {
+    if (stats[0] >= LOOP_MIN_ENTRIES && stats[1] < st[H_LOOP_MIN] * stats[0]) {
         st[H_RETIRE] = 1;                         /* its entries run too few executions to */
         loop_fallback(st, uc, prow, d, address);  /* pay for this hook: retire it */
         return;

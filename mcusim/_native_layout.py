@@ -33,11 +33,11 @@ H_LOOP_PREV = 19      # row of the block that enters it
 H_RESUME = 20         # a counted loop's closing branch where the run is to resume with the
                       # loop's hooked translation (0: none; see loop_hook)
 H_RESUME_LOOP = 21    # that loop's descriptor address
-H_LOOP_MIN = 22       # 16 x the executions per entry a counted loop must run on average, once
-                      # it had LOOP_MIN_ENTRIES entries, to stay counted (mcusim.loops.
-                      # min_executions; 0: no such check)
-H_RETIRE = 24         # 1: the run stopped at H_RESUME to retire that loop (it did not pay)
+H_LOOP_MIN = 22       # the executions per entry a counted loop must run on average, once it
+                      # had LOOP_MIN_ENTRIES entries, to stay counted (mcusim.loops.
+                      # min_executions, rounded up; 0: no such check)
 H_LOOP_RUNS = 23      # passages of counted loops counted without hooks since the reset
+H_RETIRE = 24         # 1: the run stopped at H_RESUME to retire that loop (it did not pay)
 H_FAULT_ADDR = 48     # address of a store into Flash (STOP_FLASH_WRITE)
 H_FN_REG = 49         # address of uc_reg_read (0: no stack check)
 H_SP_REGID = 50       # Unicorn's register id of SP

@@ -84,9 +84,6 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mcusim import _native_build
-
-if TYPE_CHECKING:
-    from mcusim.loops import CountedLoop
 from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     H_RUN, H_LEFT, H_LIMIT, NO_BUDGET, H_SWITCHES, H_STOPPED, H_TCAP, H_ECAP, H_FN_STOP,
     H_FN_READ, H_ENTRY, H_TICK, H_SCRATCH, H_BLOCKS_OFF, H_EDGES_OFF, H_NRANGES,
@@ -101,6 +98,9 @@ from mcusim._native_layout import (  # noqa: F401  (the layout, re-exported)
     L_STEP, L_CMP_REG, L_CMP_VALUE, L_BEFORE, L_UPDATE, L_HOOKED, L_COND, L_STATS, LOOP_WORDS,
     NO_REG,
 )
+
+if TYPE_CHECKING:
+    from mcusim.loops import CountedLoop
 
 BLOCK_DTYPE = np.dtype([
     ("addr", "<u4"), ("size", "<u4"), ("ninstr", "<u4"), ("count", "<u8"),
@@ -383,7 +383,7 @@ def resume_point(state: np.ndarray) -> tuple[int, int, bool]:
 def set_loop_minimum(state: np.ndarray, executions: float) -> None:
     """Retire, in the run, a counted loop whose first :data:`LOOP_MIN_ENTRIES` (or more)
     entries ran fewer than ``executions`` executions on average (``0``: never)."""
-    state[H_LOOP_MIN] = max(0, math.ceil(16 * executions))
+    state[H_LOOP_MIN] = max(0, math.ceil(executions))
 
 
 def loop_runs(state: np.ndarray) -> int:
@@ -679,6 +679,13 @@ def tlb_pages(page_bytes: int) -> np.ndarray:
 def trap_hook_address() -> int:
     """Address of the code hook of :mod:`mcusim.traps` in the C hooks library:
     ``void trap_hook(uc_engine*, uint64_t addr, uint32_t size, uint64_t *desc)``."""
-    lib = ctypes.CDLL(str(hook_library()))
-    _LOADED.append(lib)
-    return int(ctypes.cast(lib.trap_hook, ctypes.c_void_p).value or 0)
+    return _addresses("trap_hook")[0]
+
+
+def forget_library() -> None:
+    """Forget the loaded hooks library and every address taken from it, so that the next
+    machine loads :func:`hook_library` again (for tests and benchmarks that swap it)."""
+    for fn in (hook_addresses, model_hook_addresses, trap_hook_address, loop_functions,
+               tlb_fill_address):
+        fn.cache_clear()
+    _LOADED.clear()

@@ -52,14 +52,11 @@ def use_hooks(monkeypatch):
     from mcusim import native
 
     def switch(lib) -> None:
-        for fn in (native.hook_addresses, native.model_hook_addresses,
-                   native.trap_hook_address, native.loop_functions):
-            fn.cache_clear()
+        native.forget_library()
         if lib is None:
             monkeypatch.undo()
         else:
             monkeypatch.setattr(native, "hook_library", lambda: lib)
-            monkeypatch.setattr(native, "_LOADED", [])
 
     yield switch
     switch(None)
