@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from mcusim._image_cache import cached_analysis
 from mcusim._native_layout import LOOP_MIN_ENTRIES
 from mcusim.loader import LoadedImage
+from mcusim.traps import ALIASES
 
 __all__ = ["CountedLoop", "find_loops", "decode_loops"]
 
@@ -79,7 +80,6 @@ def min_executions(code_hooks: int) -> float:
 #: (TCG_MAX_INSNS), which must not happen exactly at the loop's start.
 MAX_RUN_IN = 128
 _CORE = frozenset({f"r{i}" for i in range(13)} | {"sb", "sl", "fp", "ip", "lr"})
-_ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
 _FORBIDDEN = frozenset({"it", "svc", "bkpt", "udf", "wfi", "wfe", "sev", "sdiv", "udiv",
                         "undefined", "cpsid", "cpsie", "msr", "mrs", "isb", "dsb", "dmb"})
 _BRANCHES = frozenset({"b", "bl", "blx", "cbz", "cbnz", "bx", "tbb", "tbh"})
@@ -108,14 +108,15 @@ class CountedLoop:
     start, size
         The block (Unicorn's translation block): first address and bytes.
     branch
-        Address of its closing ``BNE start`` (where the native code hook sits).
+        Address of its closing conditional branch to ``start`` (where the native code hook
+        sits).
     register, step
         The induction register (``r0``..``r12``, ``lr``) and its change per execution.
     update
         Address of the instruction that changes it.
     compare_register, compare_value
-        What it is compared with: a register the loop does not write, or (``None``) the
-        immediate ``compare_value``.
+        What it is compared with: a register that holds the same value in every execution,
+        or (``None``) the immediate ``compare_value``.
     compared_before_update
         The value compared is the register's before the step (the compare precedes the
         update in the block, or the update is a ``SUBS`` that sets the flags).
@@ -133,7 +134,7 @@ class CountedLoop:
     compare_register: str | None
     compare_value: int
     compared_before_update: bool
-    condition: str = "ne"
+    condition: str
 
 
 def find_loops(image: LoadedImage) -> list[CountedLoop]:
@@ -150,8 +151,6 @@ def decode_loops(image: LoadedImage) -> list[CountedLoop]:
     from mcusim.decoder import get_decoder
 
     decoder = get_decoder()
-    funcs = [(s.address, s.address + s.size) for s in image.symbols
-             if s.kind == "func" and s.size]
     entries = {s.address for s in image.symbols if s.kind == "func"}
     found: list[CountedLoop] = []
     for sec in image.sections:
@@ -178,8 +177,9 @@ def decode_loops(image: LoadedImage) -> list[CountedLoop]:
             if start % TRANSLATION_PAGE == 0 or start // TRANSLATION_PAGE != (end - 1) // \
                     TRANSLATION_PAGE:
                 continue
-            func = next(((lo, hi) for lo, hi in funcs if lo <= start < hi), None)
-            if func is None or any(func[0] <= a < func[1] for a in indirect):
+            func = image.function_at(start)
+            if func is None or any(func.address <= a < func.address + func.size
+                                   for a in indirect):
                 continue
             at = ends.get(start)
             if at is None or _straight_run(stream, at) > MAX_RUN_IN:
@@ -204,8 +204,9 @@ def _straight_run(stream: list[tuple[int, int, str]], at: int) -> int:
     return n
 
 
-def _reg(name: str | None) -> str | None:
-    return None if name is None else _ALIASES.get(name, name)
+def _reg(name: str) -> str:
+    """The register name Unicorn's ids use for Capstone's ``name`` (``ip`` -> ``r12``)."""
+    return ALIASES.get(name, name)
 
 
 def _imm(text: str) -> int:
@@ -225,7 +226,7 @@ def _counted(body: tuple, branch: int, condition: str) -> CountedLoop | None:
             return None
         for reg in insn.regs_write:
             if reg in _CORE:
-                writers.setdefault(_reg(reg) or reg, []).append(insn)
+                writers.setdefault(_reg(reg), []).append(insn)
     flags = next((i for i in reversed(insns) if i.sets_flags), None)
     if flags is None or flags.shifted:
         return None
@@ -237,19 +238,20 @@ def _counted(body: tuple, branch: int, condition: str) -> CountedLoop | None:
         m = _CMP.match(flags.op_str)
         if m is None:
             return None
-        a, b, imm = _reg(m.group(1)) or "", _reg(m.group(2)), m.group(3)
+        a, b, imm = _reg(m.group(1)), m.group(2), m.group(3)
         if imm is not None:
             candidates.append((a, None, _imm(imm), condition, None))
         else:
-            candidates += [(a, b, 0, condition, None), (b or "", a, 0, _SWAPPED[condition], None)]
+            b = _reg(b)
+            candidates += [(a, b, 0, condition, None), (b, a, 0, _SWAPPED[condition], None)]
     elif flags.name == "sub":      # SUBS r, r, #k: the flags of CMP r, #k before the update
         m = _ADD_SUB.match(flags.op_str)
         if m is not None:
-            candidates.append((_reg(m.group(1)) or "", None, _imm(m.group(3)), condition, True))
+            candidates.append((_reg(m.group(1)), None, _imm(m.group(3)), condition, True))
     elif flags.name == "add" and condition == "ne":     # ADDS r, r, #k; BNE: r != 0 after
         m = _ADD_SUB.match(flags.op_str)
         if m is not None:
-            candidates.append((_reg(m.group(1)) or "", None, 0, condition, False))
+            candidates.append((_reg(m.group(1)), None, 0, condition, False))
     for reg, other, value, cond, before in candidates:
         ws = writers.get(reg, [])
         if len(ws) != 1 or other == reg or not _invariant_at(other, flags, insns, writers,
@@ -297,7 +299,7 @@ def _step(insn: object, reg: str) -> int:
             return 0
         value = _imm(m.group(3))
         return value if name == "add" else -value
-    if (insn.writeback and _reg(insn.mem_base) == reg  # type: ignore[attr-defined]
+    if (insn.writeback and _reg(insn.mem_base or "") == reg  # type: ignore[attr-defined]
             and insn.mem_index is None and insn.reg_list == 0  # type: ignore[attr-defined]
             and name in ("ldr", "ldrb", "ldrh", "ldrsb", "ldrsh", "str", "strb", "strh")):
         if name.startswith("ldr") and _reg(ops.split(",", 1)[0].strip()) == reg:
