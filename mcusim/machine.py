@@ -563,9 +563,8 @@ class Machine:
             return []
         traps_at = sorted(getattr(self, "_trap_sites", {}))
         state = self._state
-        ranges = [state[native.H_RANGES + native.RANGE_WORDS * i:][:4].tolist()
-                  for i in range(int(state[native.H_NRANGES]))]
-        dside = {int(r[3]) for r in ranges}
+        ranges, _ = self._cost_model()
+        dside = {r.dcache for r in ranges}
         usable = []
         for loop in find_loops(self.image):
             region = self._region_of(loop.start)
@@ -575,8 +574,8 @@ class Machine:
                 continue
             if any(loop.start <= a < loop.start + loop.size for a in traps_at):
                 continue
-            rng = next((r for r in ranges if r[0] <= loop.start < r[1]), None)
-            if rng is not None and int(rng[2]) in dside:
+            rng = next((r for r in ranges if r.lo <= loop.start < r.hi), None)
+            if rng is not None and rng.icache in dside:
                 continue
             usable.append(loop)
         self._loop_stats = np.zeros((len(usable), 2), dtype=np.uint64)   # entries, executions
