@@ -64,7 +64,7 @@ MAX_BODY = 256
 #: after a code hook, the count), and what each native code hook adds to an entry (Unicorn
 #: walks every code hook each time a hooked instruction runs).
 REPEAT_COST = 13.0
-ENTRY_COST = 151.0
+ENTRY_COST = 146.0
 WALK_COST = 16.0
 #: Entries seen before a machine judges whether a loop pays (see :func:`min_executions`).
 MIN_ENTRIES = LOOP_MIN_ENTRIES
